@@ -1,0 +1,1 @@
+"""torch -> ONNX: embedder, generator and identity-baked generator, with built-in verification."""

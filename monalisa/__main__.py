@@ -1,0 +1,5 @@
+import sys
+
+from monalisa.cli import main
+
+sys.exit(main())

@@ -1,0 +1,46 @@
+"""The ``monalisa`` command: one module per subcommand, each a thin wrapper over the library.
+
+Each module ``monalisa.cli.<name>`` has ``add_parser(subparsers)`` (cheap: heavy imports stay
+inside its ``run``) and ``run(args) -> int``. A :class:`~monalisa.errors.MonalisaError` becomes
+one line on stderr and its exit code (2 bad input, 1 failure); nothing else is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from monalisa import __version__
+from monalisa.errors import MonalisaError
+
+COMMANDS = ("prepare", "train", "finetune", "track", "export")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="monalisa", description="Bring a still portrait to life from a tracked performance."
+    )
+    parser.add_argument("--version", action="version", version=f"monalisa {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"monalisa.cli.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.run(args) or 0)
+    except MonalisaError as error:
+        print(f"monalisa {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"monalisa {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130

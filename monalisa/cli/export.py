@@ -1,0 +1,10 @@
+"""monalisa export (placeholder: being written; replace this whole file)."""
+
+
+def add_parser(sub):
+    p = sub.add_parser("export", help="(not yet available)")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    raise SystemExit("monalisa export: not yet available")

@@ -1,0 +1,1 @@
+"""What hosts load: farm templates, pyblish plug-ins, Nuke and Blender entry files."""
