@@ -86,3 +86,17 @@ class ResBlockAdaIN(nn.Module):
         h = self.conv1(h)
         h = self.conv2(F.relu(adain(h, p2)))
         return h + self.skip(x)  # (B, Cout, H*s, W*s)
+
+
+def fold_spectral_norm(module: nn.Module) -> nn.Module:
+    """Replace every spectral-norm parametrisation by its current normalised weight, in place.
+
+    For inference/export: the folded net computes the same as the eval-mode net, without the
+    power-iteration ops (aten::vdot has no ONNX export). Returns `module`.
+    """
+    from torch.nn.utils import parametrize
+
+    for m in module.modules():
+        if parametrize.is_parametrized(m, "weight"):
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+    return module
