@@ -1,0 +1,89 @@
+import importlib.util
+import json
+
+import pytest
+import torch
+
+from monalisa.cli import main
+from monalisa.errors import IdentityPackError
+from monalisa.models.checkpoint import save_checkpoint
+from monalisa.models.config import ModelConfig
+from monalisa.models.discriminator import Discriminator
+from monalisa.models.embedder import Embedder
+from monalisa.models.finetune import FinetuneConfig, finetune
+from monalisa.models.generator import Generator
+from monalisa.models.identity import load_identity, save_identity
+
+TINY = ModelConfig(resolution=64, base_width=8, max_width=32, embed_dim=16, num_down=3,
+                   num_res_blocks=1, attention_resolution=16)
+HAVE_NODES = all(importlib.util.find_spec(f"monalisa.nodes.{m}") for m in ("detect", "crop", "raster", "media"))
+
+
+def nets():
+    torch.manual_seed(0)
+    return Embedder(TINY), Generator(TINY), Discriminator(TINY)
+
+
+def test_finetune_moves_generator_and_reconstruction_improves():
+    E, G, D = nets()
+    torch.manual_seed(1)
+    x, y = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        G.eval()
+        before = (G(y, E(x[None], y[None]).expand(2, -1)) - x).abs().mean()
+    psi, e = finetune(E, G, D, x, y, FinetuneConfig(steps=25, optim=FinetuneConfig().optim.__class__(lr_eg=1e-3)),
+                      progress=False)
+    assert psi.shape == (1, G.num_adain_params) and e.shape == (1, 16)
+    with torch.no_grad():
+        after = (G.synthesize(y, psi.expand(2, -1)) - x).abs().mean()
+    assert after < before
+
+
+def test_identity_pack_roundtrip_and_errors(tmp_path):
+    E, G, D = nets()
+    psi, e = torch.randn(1, G.num_adain_params), torch.randn(1, 16)
+    save_identity(tmp_path / "p", G, psi, e, {"name": "anna", "base_checkpoint_sha256": "ab" * 32},
+                  {"contact_sheet.png": b"png"})
+    pack = load_identity(tmp_path / "p", base_sha256="ab" * 32)
+    assert torch.equal(pack.psi, psi) and pack.meta["name"] == "anna"
+    assert (tmp_path / "p" / "contact_sheet.png").read_bytes() == b"png"
+    with pytest.raises(IdentityPackError, match="not the given cdcdcdcdcdcd"):
+        load_identity(tmp_path / "p", base_sha256="cd" * 32)
+    (tmp_path / "p" / "identity.safetensors").write_bytes(b"xx")
+    with pytest.raises(IdentityPackError, match="corrupt identity pack"):
+        load_identity(tmp_path / "p")
+    with pytest.raises(IdentityPackError, match="missing"):
+        load_identity(tmp_path / "nope")
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    save_checkpoint(tmp_path / "ck", *nets(), TINY, 0)
+    return tmp_path / "ck"
+
+
+def test_cli_rejects_k0_and_k33(ckpt, tmp_path, capsys):
+    assert main(["finetune", str(ckpt), "--out", str(tmp_path / "o")]) == 2
+    assert "got 0 images, need 1..32" in capsys.readouterr().err
+    stills = [str(ckpt / "checkpoint.json")] * 33
+    assert main(["finetune", str(ckpt), "--stills", *stills, "--out", str(tmp_path / "o")]) == 2
+    assert "got 33 images" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_rejects_other_version_checkpoint(ckpt, tmp_path, capsys):
+    meta = json.loads((ckpt / "checkpoint.json").read_text())
+    (ckpt / "checkpoint.json").write_text(json.dumps({**meta, "version": 2}))
+    still = tmp_path / "s.png"
+    still.write_bytes(b"x")
+    assert main(["finetune", str(ckpt), "--stills", str(still), "--out", str(tmp_path / "o")]) == 2
+    assert "version 2" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not HAVE_NODES, reason="monalisa.nodes detect/crop/raster not available")
+def test_cli_no_face(ckpt, tmp_path, capsys, shared_file):
+    noface = shared_file("portraits/liveportrait_s36_alpaca_noface.jpg")
+    assert main(["finetune", str(ckpt), "--stills", str(noface), "--out", str(tmp_path / "o")]) == 2
+    assert "no face" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "o").exists()
