@@ -1,0 +1,164 @@
+"""Read frames from a movie (PyAV), an image sequence (OpenImageIO) or a still, as RGB uint8."""
+
+import glob
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from monalisa.errors import MediaError
+
+MOVIE_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf"}
+_PATTERN = re.compile(r"(#+|@+|%0(\d+)d)")
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    width: int
+    height: int
+    first: int
+    last: int
+    count: int
+    fps: float
+
+
+def _is_movie(path):
+    return os.path.splitext(str(path))[1].lower() in MOVIE_EXTS
+
+
+def _sequence_files(path):
+    """{frame: file} for a sequence pattern, or None if ``path`` has no frame pattern."""
+    path = str(path)
+    m = None
+    for m in _PATTERN.finditer(os.path.basename(path)):
+        pass
+    if m is None:
+        return None
+    base = os.path.basename(path)
+    prefix, suffix = base[: m.start()], base[m.end():]
+    folder = os.path.dirname(path) or "."
+    rx = re.compile(re.escape(prefix) + r"(-?\d+)" + re.escape(suffix) + r"$")
+    files = {}
+    for f in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*" + glob.escape(suffix))):
+        hit = rx.match(os.path.basename(f))
+        if hit:
+            files[int(hit.group(1))] = f
+    if not files:
+        raise MediaError(f"{path}: no frames on disk match this sequence pattern; check the folder and padding")
+    return dict(sorted(files.items()))
+
+
+def _to_srgb_uint8(pixels, linear):
+    import OpenImageIO as oiio
+
+    pix = np.asarray(pixels, dtype=np.float32)[..., :3]
+    if pix.shape[-1] == 1:
+        pix = np.repeat(pix, 3, axis=-1)
+    if linear:
+        buf = oiio.ImageBuf(oiio.ImageSpec(pix.shape[1], pix.shape[0], 3, oiio.FLOAT))
+        buf.set_pixels(oiio.ROI(), np.ascontiguousarray(pix))
+        out = oiio.ImageBufAlgo.colorconvert(buf, "lin_rec709", "sRGB")
+        pix = out.get_pixels(oiio.FLOAT)
+    return np.clip(np.round(np.nan_to_num(pix) * 255.0), 0, 255).astype(np.uint8)
+
+
+def read_image(path):
+    """Read a still (PNG/JPEG/EXR/DPX/TIFF...) as RGB uint8 HxWx3; float files are treated as linear Rec.709."""
+    import OpenImageIO as oiio
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise MediaError(f"{path}: file not found; check the path")
+    buf = oiio.ImageBuf(path)
+    if buf.has_error or buf.spec().width == 0:
+        raise MediaError(f"{path}: cannot read this image ({buf.geterror().strip() or 'unknown format'}); re-export it as PNG, JPEG or EXR")
+    spec = buf.spec()
+    is_float = spec.format.basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
+    pix = buf.get_pixels(oiio.FLOAT)
+    if pix is None or buf.has_error:
+        raise MediaError(f"{path}: cannot decode pixels ({buf.geterror().strip()}); re-export the file")
+    if pix.ndim == 2:
+        pix = pix[..., None]
+    if pix.shape[-1] < 3:
+        pix = np.repeat(pix[..., :1], 3, axis=-1)
+    return _to_srgb_uint8(pix, linear=is_float)
+
+
+def _open_movie(path):
+    import av
+
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise MediaError(f"{path}: cannot open this movie ({exc}); check the file or convert it to mp4/mov") from exc
+
+
+def _movie_frames(path):
+    container = _open_movie(path)
+    try:
+        if not container.streams.video:
+            raise MediaError(f"{path}: no video stream; give a movie with video or an image sequence")
+        for i, frame in enumerate(container.decode(video=0)):
+            rgb = frame.to_ndarray(format="rgb24")
+            rot = int(getattr(frame, "rotation", 0) or 0) % 360
+            if rot:
+                rgb = np.ascontiguousarray(np.rot90(rgb, k=rot // 90))
+            yield i, rgb
+    finally:
+        container.close()
+
+
+def probe(path):
+    """MediaInfo for a movie, sequence pattern or still."""
+    path = str(path)
+    if _is_movie(path):
+        if not os.path.isfile(path):
+            raise MediaError(f"{path}: file not found; check the path")
+        container = _open_movie(path)
+        try:
+            if not container.streams.video:
+                raise MediaError(f"{path}: no video stream; give a movie with video or an image sequence")
+            stream = container.streams.video[0]
+            fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+            count = int(stream.frames or 0)
+        finally:
+            container.close()
+        if count == 0:
+            count = sum(1 for _ in _movie_frames(path))
+        if count == 0:
+            raise MediaError(f"{path}: the movie has no frames; re-export it")
+        _, first = next(iter(_movie_frames(path)))
+        return MediaInfo(first.shape[1], first.shape[0], 0, count - 1, count, fps)
+    files = _sequence_files(path)
+    if files is None:
+        img = read_image(path)
+        return MediaInfo(img.shape[1], img.shape[0], 0, 0, 1, 0.0)
+    first_frame = next(iter(files))
+    img = read_image(files[first_frame])
+    return MediaInfo(img.shape[1], img.shape[0], first_frame, max(files), len(files), 0.0)
+
+
+def iter_frames(path, start=None, end=None, step=1):
+    """Yield (frame_number, rgb uint8 HxWx3) for frames in [start, end] every ``step``."""
+    path = str(path)
+
+    def wanted(n):
+        return (start is None or n >= start) and (end is None or n <= end) and ((n - (start or 0)) % step == 0)
+
+    if _is_movie(path):
+        if not os.path.isfile(path):
+            raise MediaError(f"{path}: file not found; check the path")
+        for n, rgb in _movie_frames(path):
+            if end is not None and n > end:
+                break
+            if wanted(n):
+                yield n, rgb
+        return
+    files = _sequence_files(path)
+    if files is None:
+        yield 0, read_image(path)
+        return
+    for n, f in files.items():
+        if wanted(n):
+            yield n, read_image(f)
