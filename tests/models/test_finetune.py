@@ -87,3 +87,14 @@ def test_cli_no_face(ckpt, tmp_path, capsys, shared_file):
     assert main(["finetune", str(ckpt), "--stills", str(noface), "--out", str(tmp_path / "o")]) == 2
     assert "no face" in capsys.readouterr().err.lower()
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not HAVE_NODES, reason="monalisa.nodes detect/crop/raster not available")
+def test_cli_end_to_end_two_stills(ckpt, tmp_path, shared_file):
+    stills = [shared_file("portraits/liveportrait_s0.jpg"), shared_file("portraits/liveportrait_s3.jpg")]
+    out = tmp_path / "pack"
+    assert main(["finetune", str(ckpt), "--stills", *map(str, stills), "--out", str(out), "--steps", "3"]) == 0
+    meta = json.loads((out / "identity.json").read_text())
+    assert meta["k"] == 2 and meta["format"] == "monalisa-identity" and len(meta["images"]) == 2
+    pack = load_identity(out, base_sha256=meta["base_checkpoint_sha256"])
+    assert pack.psi.shape[0] == 1 and (out / "contact_sheet.png").read_bytes()[:4] == b"\x89PNG"
