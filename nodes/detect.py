@@ -47,6 +47,12 @@ class DlibDetector:
         rects, scores, _ = self._det.run(_check_rgb(rgb), self.upsample, self.threshold)
         return sorted(zip(rects, scores), key=lambda rs: -rs[1])
 
+    def landmarks(self, rgb, box):
+        """68 points for a face inside ``box`` (x0, y0, x1, y1), skipping detection."""
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        shape = self._sp(_check_rgb(rgb), self._dlib.rectangle(x0, y0, x1, y1))
+        return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
     def detect(self, rgb):
         img = _check_rgb(rgb)
         faces = []

@@ -1,0 +1,122 @@
+"""Follow one face through a plate: pick it, track it frame to frame, fill frames where it is lost."""
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from monalisa.errors import NoFaceError
+from monalisa.nodes.detect import create_detector
+from monalisa.nodes.media import iter_frames, probe
+from monalisa.nodes.trackfile import Track
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    frames: int
+    detected: int
+    filled: int
+
+
+def parse_face(spec):
+    """'largest' | 'INDEX' | 'X,Y' -> ('largest', None) | ('index', i) | ('point', (x, y))."""
+    spec = str(spec).strip()
+    if spec == "largest":
+        return "largest", None
+    if "," in spec:
+        x, y = (float(v) for v in spec.split(","))
+        return "point", (x, y)
+    return "index", int(spec)
+
+
+def _area(face):
+    x0, y0, x1, y1 = face.box
+    return (x1 - x0) * (y1 - y0)
+
+
+def _centre(face):
+    x0, y0, x1, y1 = face.box
+    return np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+
+
+def choose_face(faces, choice):
+    """Pick the face asked for on the first frame (faces ordered left to right for INDEX)."""
+    kind, value = choice
+    if kind == "largest":
+        return max(faces, key=_area)
+    if kind == "index":
+        ordered = sorted(faces, key=lambda f: _centre(f)[0])
+        if not 0 <= value < len(ordered):
+            raise NoFaceError(f"--face {value}: only {len(ordered)} faces found (indices 0-{len(ordered) - 1}, left to right)")
+        return ordered[value]
+    point = np.asarray(value)
+    inside = [f for f in faces if f.box[0] <= point[0] <= f.box[2] and f.box[1] <= point[1] <= f.box[3]]
+    pool = inside or faces
+    return min(pool, key=lambda f: np.linalg.norm(_centre(f) - point))
+
+
+def follow(faces, previous):
+    """The face nearest the previous one, if within one face width; else None (lost)."""
+    if not faces:
+        return None
+    prev_c = previous.points.mean(axis=0)
+    width = previous.box[2] - previous.box[0]
+    best = min(faces, key=lambda f: np.linalg.norm(f.points.mean(axis=0) - prev_c))
+    return best if np.linalg.norm(best.points.mean(axis=0) - prev_c) < width else None
+
+
+def fill(frames, points, found, method="interpolate"):
+    """Fill (N, 68, 2) points where ``found`` is False: hold the last known or interpolate linearly."""
+    pts = np.array(points, np.float32)
+    idx = np.nonzero(found)[0]
+    if len(idx) == 0:
+        raise NoFaceError("no face was found on any frame; check the plate or try --upsample 2")
+    for i in np.nonzero(~found)[0]:
+        before, after = idx[idx < i], idx[idx > i]
+        if method == "interpolate" and len(before) and len(after):
+            a, b = before[-1], after[0]
+            w = (frames[i] - frames[a]) / (frames[b] - frames[a])
+            pts[i] = (1 - w) * pts[a] + w * pts[b]
+        else:
+            pts[i] = pts[before[-1]] if len(before) else pts[after[0]]
+    return pts
+
+
+def track_plate(plate, backend="dlib", face="largest", start=None, end=None, fill_method="interpolate",
+                detector=None, **options):
+    """Detect and follow one face in ``plate``; return (Track, TrackSummary)-compatible Track."""
+    info = probe(plate)
+    detector = detector or create_detector(backend, **options)
+    choice = parse_face(face)
+    frames, pts, conf, found = [], [], [], []
+    current = None
+    for n, rgb in tqdm(iter_frames(plate, start, end), desc="track", unit="frame", disable=None):
+        faces = detector.detect(rgb)
+        picked = choose_face(faces, choice) if current is None and faces else (follow(faces, current) if faces else None)
+        frames.append(n)
+        if picked is None:
+            pts.append(np.zeros((68, 2), np.float32))
+            conf.append(np.nan)
+            found.append(False)
+        else:
+            current = picked
+            pts.append(picked.points)
+            conf.append(picked.score)
+            found.append(True)
+    if not frames:
+        raise NoFaceError(f"{plate}: no frames in the requested range")
+    frames = np.array(frames, np.int64)
+    found = np.array(found, bool)
+    points = fill(frames, np.stack(pts), found, fill_method)
+    lost = int((~found).sum())
+    if lost:
+        log.warning("%s: face lost on %d of %d frames (filled by %s)", plate, lost, len(frames), fill_method)
+    return Track(frames, points, (info.width, info.height), np.array(conf, np.float32), ~found,
+                 {"source": str(plate), "backend": backend, "face": str(face), "fill": fill_method})
+
+
+def summarise(track):
+    return TrackSummary(len(track.frames), int((~track.filled).sum()), int(track.filled.sum()))
