@@ -66,7 +66,7 @@ class DlibDetector:
 class FanDetector:
     """face-alignment FAN 2D on CPU; faces boxed by dlib HOG. Never downloads weights."""
 
-    WEIGHTS = "2DFAN4-cd938726ad.zip"
+    WEIGHTS = "2DFAN4-11f355bf06.pth.tar"
 
     def __init__(self, upsample=1, threshold=0.5):
         import torch
@@ -80,7 +80,7 @@ class FanDetector:
 
         self._boxes = DlibDetector(upsample, threshold)
         self._fa = face_alignment.FaceAlignment(
-            face_alignment.LandmarksType.TWO_D, device="cpu", compile=False, face_detector="blazeface"
+            face_alignment.LandmarksType.TWO_D, device="cpu", compile=False, face_detector="folder"  # boxes come from dlib HOG; no detector weights
         )
 
     def detect(self, rgb):

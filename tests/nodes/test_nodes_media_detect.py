@@ -35,3 +35,11 @@ def test_dlib_detects_real_portrait(shared_file):
     assert f.points.shape == (68, 2)
     x0, y0, x1, y1 = f.box
     assert inter_ocular(f.points) > 0.3 * (x1 - x0)
+
+
+def test_fan_without_weights_is_one_line_error(monkeypatch, tmp_path):
+    import torch
+    from monalisa.errors import BackendUnavailableError
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(BackendUnavailableError, match="place 2DFAN4-11f355bf06.pth.tar at"):
+        create_detector("face-alignment")
