@@ -1,10 +1,36 @@
-"""monalisa prepare (placeholder: being written; replace this whole file)."""
+"""Decode talking-face clips, find 68-point landmarks per frame, store aligned face squares.
+
+Example: monalisa prepare clips/*.mp4 --out data/prepared --size 256
+Writes DIR/manifest.json and DIR/<clip>/{frames.npy, landmarks.npy, frames.json} (see
+models/prepare.py). Re-running the same command skips clips already done.
+"""
+from pathlib import Path
 
 
 def add_parser(sub):
-    p = sub.add_parser("prepare", help="(not yet available)")
+    p = sub.add_parser("prepare", help="clips -> aligned faces + landmarks for training", description=__doc__)
+    p.add_argument("clips", type=Path, nargs="+", help="movie files or image-sequence patterns (plate.####.png)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the prepared data to")
+    p.add_argument("--size", type=int, default=256, help="side of the aligned face square (default 256)")
+    p.add_argument("--every", type=int, default=1, help="keep every n-th frame (default 1)")
+    p.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip")
+    p.add_argument("--backend", default="dlib", choices=["dlib", "face-alignment"], help="landmark detector")
     p.set_defaults(run=run)
 
 
 def run(args) -> int:
-    raise SystemExit("monalisa prepare: not yet available")
+    from monalisa.errors import ConfigError
+    from monalisa.models.prepare import PrepareOptions, prepare
+
+    if args.size < 16:
+        raise ConfigError(f"--size must be at least 16, got {args.size}")
+    if args.every < 1 or (args.max_frames is not None and args.max_frames < 1):
+        raise ConfigError("--every and --max-frames must be at least 1")
+    options = PrepareOptions(size=args.size, every=args.every, max_frames=args.max_frames, backend=args.backend)
+    manifest = prepare(args.clips, args.out, options)
+    kept = sum(v["frames"] for v in manifest["videos"])
+    skipped = sum(v["skipped"] for v in manifest["videos"])
+    for v in manifest["videos"]:
+        print(f"{v['id']}: {v['frames']} frames kept, {v['skipped']} without a face skipped")
+    print(f"prepared {len(manifest['videos'])} clips, {kept} frames ({skipped} skipped) in {args.out}")
+    return 0

@@ -1,0 +1,157 @@
+"""Turn talking-face clips into training data: aligned face squares + 68-point landmarks per frame.
+
+Layout of a prepared folder (``monalisa prepare CLIP... --out DIR``)::
+
+    DIR/manifest.json        {"format": "monalisa-prepared", "version": 1, "size": S,
+                              "videos": [{"id", "dir", "source", "source_sha256",
+                                          "frames", "skipped", "fps"}, ...]}
+    DIR/<id>/frames.npy      uint8   (N, S, S, 3)  RGB aligned face crops
+    DIR/<id>/landmarks.npy   float32 (N, 68, 2)   iBUG-68 points in crop pixels
+    DIR/<id>/frames.json     source frame numbers kept, skipped ones, the crop matrices
+
+Each clip's folder is written atomically and skipped on a re-run when its source hash and
+settings match, so an interrupted run resumes where it stopped. Torch-free: landmarks and crop
+geometry come from ``monalisa.nodes``, shared with the runtime.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from monalisa.errors import DataError, MediaError, NoFaceError
+from monalisa.files import atomic_dir, sha256_file, write_json
+from monalisa.nodes.crop import align_face
+from monalisa.nodes.detect import create_detector
+from monalisa.nodes.media import iter_frames, probe
+
+log = logging.getLogger(__name__)
+
+FORMAT, VERSION = "monalisa-prepared", 1
+DETECT_SIDE = 320  # faces are boxed on a copy scaled to this long side; landmarks use full resolution
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    size: int = 256  # side of the aligned square
+    every: int = 1  # keep every n-th frame
+    max_frames: int | None = None  # per clip, after ``every``
+    backend: str = "dlib"
+
+
+def clip_id(path: Path, taken: set) -> str:
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(path).stem) or "clip"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
+
+
+def _largest_face(detector, rgb):
+    """(box, points) of the largest face, boxed on a downscaled copy; None when there is none."""
+    import cv2
+
+    scale = min(1.0, DETECT_SIDE / max(rgb.shape[:2]))
+    small = rgb if scale == 1.0 else cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    found = detector.boxes(small)
+    if not found:
+        return None
+    rect, _ = max(found, key=lambda rs: rs[0].width() * rs[0].height())
+    box = tuple(v / scale for v in (rect.left(), rect.top(), rect.right(), rect.bottom()))
+    return box, detector.landmarks(rgb, box)
+
+
+def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress=True) -> dict:
+    """Prepare one clip into ``out_dir`` (written atomically); returns its manifest entry."""
+    path = Path(path)
+    info = probe(path)  # MediaError for a missing, unreadable or empty clip
+    detector = detector or create_detector(options.backend)
+    crops, points, kept, skipped, matrices = [], [], [], [], []
+    frames = tqdm(iter_frames(path, step=options.every), total=(info.count + options.every - 1) // options.every,
+                  desc=f"prepare {path.name}", unit="frame", disable=not progress, leave=False)
+    for n, rgb in frames:
+        if options.max_frames is not None and len(kept) + len(skipped) >= options.max_frames:
+            break
+        face = _largest_face(detector, rgb)
+        if face is None:
+            skipped.append(int(n))
+            continue
+        tf = align_face(face[1], options.size)
+        crops.append(tf.warp(rgb))
+        points.append(tf.apply(face[1]))
+        matrices.append(tf.matrix.tolist())
+        kept.append(int(n))
+    if not kept and not skipped:
+        raise MediaError(f"{path}: the clip has no frames; re-export it")
+    if not kept:
+        raise NoFaceError(f"{path}: no face found in any of {len(skipped)} frames; "
+                          "give clips of one visible, roughly frontal face")
+    source_sha = sha256_file(path)
+    with atomic_dir(out_dir) as tmp:
+        np.save(tmp / "frames.npy", np.stack(crops).astype(np.uint8))
+        np.save(tmp / "landmarks.npy", np.stack(points).astype(np.float32))
+        write_json(tmp / "frames.json", {"source": str(path), "source_sha256": source_sha,
+                                         "options": options.__dict__, "frames": kept,
+                                         "skipped": skipped, "matrices": matrices})
+    return {"id": Path(out_dir).name, "dir": Path(out_dir).name, "source": str(path),
+            "source_sha256": source_sha, "frames": len(kept), "skipped": len(skipped), "fps": info.fps}
+
+
+def _done_entry(folder: Path, source: Path, options: PrepareOptions) -> dict | None:
+    """The manifest entry of an already prepared clip folder, or None if it must be redone."""
+    meta_path = folder / "frames.json"
+    if not meta_path.is_file() or not (folder / "frames.npy").is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError:
+        return None
+    if meta.get("options") != options.__dict__ or meta.get("source_sha256") != sha256_file(source):
+        return None
+    return {"id": folder.name, "dir": folder.name, "source": str(source), "source_sha256": meta["source_sha256"],
+            "frames": len(meta["frames"]), "skipped": len(meta["skipped"]), "fps": probe(source).fps}
+
+
+def prepare(clips, out, options: PrepareOptions = PrepareOptions(), progress=True) -> dict:
+    """Prepare every clip into ``out`` and write ``out/manifest.json``; resumes finished clips."""
+    clips, out = [Path(c) for c in clips], Path(out)
+    if not clips:
+        raise DataError("no clips given; pass one or more movie files or image-sequence patterns")
+    for clip in clips:
+        probe(clip)  # fail fast, before hours of work, on a missing or unreadable clip
+    detector, taken, videos = None, set(), []
+    for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
+        folder = out / clip_id(clip, taken)
+        entry = _done_entry(folder, clip, options)
+        if entry is None:
+            detector = detector or create_detector(options.backend)
+            entry = prepare_clip(clip, folder, options, detector, progress)
+        else:
+            log.info("%s: already prepared in %s, skipped", clip, folder)
+        videos.append(entry)
+    manifest = {"format": FORMAT, "version": VERSION, "size": options.size, "videos": videos}
+    write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def read_manifest(folder) -> dict:
+    """The manifest of a prepared folder; DataError when missing or not ours."""
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run `monalisa prepare CLIP... --out {folder}` first")
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); re-run monalisa prepare") from exc
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise DataError(f"{path}: not a {FORMAT} version {VERSION} manifest; re-run monalisa prepare")
+    if not manifest.get("videos"):
+        raise DataError(f"{path}: lists no videos; prepare at least one clip with a face")
+    return manifest
