@@ -88,6 +88,8 @@ def read_image(path):
 def _open_movie(path):
     import av
 
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
+        raise MediaError(f"{path}: the file is empty (0 bytes); re-export or re-copy the movie")
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
