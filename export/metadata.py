@@ -1,0 +1,65 @@
+"""The metadata_props every exported .onnx carries: what the file is and how to feed it.
+
+All keys start with ``monalisa.``; values are strings (JSON for structured values). The runtime
+(``monalisa.nodes.modelfile``) refuses a file whose format, version or role it does not know.
+"""
+from __future__ import annotations
+
+import json
+
+from monalisa import __version__
+
+FORMAT = "monalisa-onnx"
+FORMAT_VERSION = 1
+LANDMARKS = "ibug68"
+
+#: Colour encoding of each named input/output (the runtime checks these strings).
+ENCODINGS = {
+    "images": "srgb-rgb-nchw-float32-[-1,1]",  # face crops: uint8 sRGB / 127.5 - 1
+    "rasters": "ibug68-raster-rgb-nchw-float32-[-1,1]",  # nodes.raster.rasterize + to_model
+    "raster": "ibug68-raster-rgb-nchw-float32-[-1,1]",
+    "embedding": "identity-embedding-float32",
+    "image": "srgb-rgb-nchw-float32-[-1,1]",  # tanh output; (x + 1) * 127.5 -> uint8 sRGB
+}
+
+
+def build_metadata(role: str, config, *, checkpoint_sha256: str, opset: int, precision: str = "fp32",
+                   identity_name: str = "", identity_sha256: str = "", inputs=(), outputs=(),
+                   extra: dict | None = None) -> dict:
+    """The metadata dict (str -> str) for one exported file."""
+    cfg = config.to_dict()
+    meta = {
+        "monalisa.format": FORMAT,
+        "monalisa.format_version": str(FORMAT_VERSION),
+        "monalisa.role": role,
+        "monalisa.precision": precision,
+        "monalisa.opset": str(opset),
+        "monalisa.config": json.dumps(cfg, sort_keys=True),
+        "monalisa.resolution": str(cfg["resolution"]),
+        "monalisa.embed_dim": str(cfg["embed_dim"]),
+        "monalisa.landmarks": LANDMARKS,
+        "monalisa.inputs": json.dumps(list(inputs)),
+        "monalisa.outputs": json.dumps(list(outputs)),
+        "monalisa.input_encoding": json.dumps({n: ENCODINGS[n] for n in inputs}, sort_keys=True),
+        "monalisa.output_encoding": json.dumps({n: ENCODINGS[n] for n in outputs}, sort_keys=True),
+        "monalisa.identity_name": identity_name,
+        "monalisa.identity_sha256": identity_sha256,
+        "monalisa.checkpoint_sha256": checkpoint_sha256,
+        "monalisa.version": __version__,
+    }
+    for k, v in (extra or {}).items():
+        meta[f"monalisa.{k}"] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    return meta
+
+
+def set_metadata(model, meta: dict) -> None:
+    """Replace the model's metadata_props with ``meta`` (onnx.ModelProto, in place)."""
+    del model.metadata_props[:]
+    for key, value in sorted(meta.items()):
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, str(value)
+    model.producer_name, model.producer_version = "monalisa", __version__
+
+
+def get_metadata(model) -> dict:
+    return {p.key: p.value for p in model.metadata_props}

@@ -1,0 +1,169 @@
+"""torch -> ONNX: wrapper modules for the embedder, the generator and an identity-baked generator.
+
+Every graph is exported with the TorchScript exporter (``dynamo=False``: no onnxscript needed,
+dynamic axes work, the fp16 conversion stays clean because the networks keep their scales as Python
+floats) at opset 17 to 20, with a dynamic batch axis (and a dynamic K axis for the embedder).
+
+I/O (all float32, NCHW, values in [-1, 1]):
+
+- embedder:        ``images`` (B, K, 3, R, R), ``rasters`` (B, K, 3, R, R) -> ``embedding`` (B, E)
+- generator:       ``raster`` (B, 3, R, R), ``embedding`` (B, E)           -> ``image`` (B, 3, R, R)
+- baked_generator: ``raster`` (B, 3, R, R)                                  -> ``image`` (B, 3, R, R)
+"""
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+
+import torch
+from torch import nn
+
+from monalisa.errors import ConfigError
+from monalisa.models.layers import fold_spectral_norm
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+MIN_OPSET = 17
+
+ROLES = ("embedder", "generator", "baked_generator")
+IO = {
+    "embedder": (("images", "rasters"), ("embedding",)),
+    "generator": (("raster", "embedding"), ("image",)),
+    "baked_generator": (("raster",), ("image",)),
+}
+
+
+def max_opset() -> int:
+    """The newest opset both torch's TorchScript exporter and the installed onnx can write."""
+    import onnx
+    from torch.onnx import _constants
+
+    return min(int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", 20)), onnx.defs.onnx_opset_version())
+
+
+def check_opset(opset) -> int:
+    """Return ``opset`` as an int, or raise ConfigError (one line) when it is outside MIN..max."""
+    hi = max_opset()
+    try:
+        value = int(opset)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--opset {opset!r} is not a number; use {MIN_OPSET} to {hi}") from None
+    if not MIN_OPSET <= value <= hi:
+        raise ConfigError(f"--opset {value} is not supported; use {MIN_OPSET} to {hi} (default {DEFAULT_OPSET})")
+    return value
+
+
+def inference_copy(net: nn.Module, state: dict | None = None) -> nn.Module:
+    """An eval-mode float32 copy of ``net`` (with ``state`` loaded, if given), spectral norm folded.
+
+    The copy is a fresh instance, not a deepcopy: a deepcopy shares the parametrised class that
+    torch makes per module, and folding the copy would strip the property from the original too.
+    """
+    fresh = type(net)(net.cfg)
+    fresh.load_state_dict(net.state_dict() if state is None else state)
+    net = fresh.float().eval()
+    fold_spectral_norm(net)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+class EmbedderGraph(nn.Module):
+    """images, rasters (B, K, 3, R, R) -> embedding (B, E): the mean of the K frame embeddings."""
+
+    def __init__(self, embedder):
+        super().__init__()
+        self.embedder = embedder
+
+    def forward(self, images, rasters):
+        return self.embedder(images, rasters)
+
+
+class GeneratorGraph(nn.Module):
+    """raster (B, 3, R, R), embedding (B, E) -> image (B, 3, R, R): synthesize(raster, P e)."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, raster, embedding):
+        return self.generator.synthesize(raster, self.generator.project(embedding))
+
+
+class BakedGeneratorGraph(nn.Module):
+    """raster (B, 3, R, R) -> image: the identity's fine-tuned generator with psi' as a constant."""
+
+    def __init__(self, generator, psi):
+        super().__init__()
+        self.generator = generator
+        if psi.ndim != 2 or psi.shape != (1, generator.num_adain_params):
+            from monalisa.errors import ShapeError
+
+            raise ShapeError("identity psi", (1, generator.num_adain_params), psi.shape)
+        self.register_buffer("psi", psi.detach().float().clone())
+
+    def forward(self, raster):
+        psi = self.psi.expand(raster.shape[0], -1)  # (B, n), one identity for the whole batch
+        return self.generator.synthesize(raster, psi)
+
+
+def build_graphs(ckpt, identity=None) -> dict:
+    """role -> eval-mode wrapper module for a loaded checkpoint (and identity pack, if given)."""
+    from monalisa.models.checkpoint import build_models
+
+    embedder, generator, _ = build_models(ckpt)
+    graphs = {"embedder": EmbedderGraph(inference_copy(embedder)),
+              "generator": GeneratorGraph(inference_copy(generator))}
+    if identity is not None:
+        own = generator.state_dict()
+        state = {k: v.float() for k, v in identity.state.items()}
+        bad = sorted(set(own) ^ set(state)) + [k for k in set(own) & set(state) if own[k].shape != state[k].shape]
+        if bad:
+            from monalisa.errors import IdentityPackError
+
+            raise IdentityPackError(f"{identity.path}: generator weights do not fit the checkpoint's "
+                                    f"architecture ({bad[:3]}); use the pack's own base checkpoint")
+        graphs["baked_generator"] = BakedGeneratorGraph(inference_copy(generator, state), identity.psi.float())
+    for g in graphs.values():
+        g.eval()
+    return graphs
+
+
+def example_inputs(role: str, config, batch: int = 2, k: int = 2) -> tuple:
+    """Dummy inputs of the right shapes for tracing (batch >= 2 keeps the batch axis symbolic)."""
+    r, gen = config.resolution, torch.Generator().manual_seed(0)
+    img = torch.rand(batch, 3, r, r, generator=gen) * 2 - 1
+    if role == "embedder":
+        pair = torch.rand(batch, k, 3, r, r, generator=gen) * 2 - 1
+        return pair, pair.clone()
+    if role == "generator":
+        return img, torch.randn(batch, config.embed_dim, generator=gen)
+    return (img,)
+
+
+def export_graph(module: nn.Module, role: str, config, opset: int = DEFAULT_OPSET):
+    """Trace ``module`` to an in-memory onnx.ModelProto with dynamic batch (and K) axes."""
+    import onnx
+
+    inputs, outputs = IO[role]
+    if role == "embedder":
+        dynamic = {"images": {0: "B", 1: "K"}, "rasters": {0: "B", 1: "K"}, "embedding": {0: "B"}}
+    else:
+        dynamic = {name: {0: "B"} for name in (*inputs, *outputs)}
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(module, example_inputs(role, config), buf, dynamo=False, opset_version=opset,
+                          input_names=list(inputs), output_names=list(outputs), dynamic_axes=dynamic,
+                          do_constant_folding=True)
+    model = onnx.load_from_string(buf.getvalue())
+    log.debug("exported %s: %d nodes, opset %d", role, len(model.graph.node), opset)
+    return model
+
+
+def torch_reference(module: nn.Module, inputs: tuple):
+    """Run the torch module on numpy inputs -> numpy output (float32)."""
+    with torch.no_grad():
+        return module(*(torch.from_numpy(x) for x in inputs)).numpy()

@@ -1,0 +1,121 @@
+"""Checks on an exported graph: onnx.checker (full check) and onnxruntime-vs-torch parity on real inputs.
+
+Real inputs come from a calibration file (``assets/calibration/calibration.npz`` by default):
+``images`` uint8 (N, 128, 128, 3) aligned sRGB face crops and ``landmarks`` float32 (N, 68, 2) in
+pixels of that 128 square. They are resized to the model's resolution (cv2.INTER_AREA; landmarks
+scaled by R / 128) and rasterized at R exactly as the runtime does.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from monalisa.errors import ExportError, ExportMismatchError, InputError
+
+log = logging.getLogger(__name__)
+
+FP32_BOUND = 1e-4
+FP16_BOUND = 2e-2
+SSIM_BOUND = 0.99
+
+
+def default_calibration_path() -> Path:
+    import monalisa
+
+    return Path(monalisa.__file__).resolve().parents[1] / "assets" / "calibration" / "calibration.npz"
+
+
+@dataclass
+class RealInputs:
+    """Model-ready real inputs at one resolution (float32 NCHW in [-1, 1])."""
+
+    images: np.ndarray  # (N, 3, R, R) face crops
+    rasters: np.ndarray  # (N, 3, R, R) landmark rasters
+    path: Path
+
+    def groups(self, k: int = 4) -> tuple[np.ndarray, np.ndarray]:
+        """Consecutive frames in groups of K -> (B, K, 3, R, R) images and rasters for the embedder."""
+        b = max(1, len(self.images) // k)
+        n = b * k if len(self.images) >= k else len(self.images)
+        k = k if len(self.images) >= k else len(self.images)
+        shape = (b, k, *self.images.shape[1:])
+        return self.images[:n].reshape(shape), self.rasters[:n].reshape(shape)
+
+
+def load_real_inputs(path, resolution: int) -> RealInputs:
+    """Read a calibration .npz and prepare it at ``resolution``; InputError (one line) when unusable."""
+    import cv2
+
+    from monalisa.nodes.raster import rasterize, to_model
+
+    path = Path(path) if path is not None else default_calibration_path()
+    if not path.is_file():
+        raise InputError(f"{path}: calibration inputs not found; pass --calibration FILE.npz "
+                         "(images uint8 (N,128,128,3), landmarks float32 (N,68,2))")
+    try:
+        with np.load(path) as data:
+            images, landmarks = np.asarray(data["images"]), np.asarray(data["landmarks"], dtype=np.float32)
+    except Exception as exc:  # zip/pickle/key errors
+        raise InputError(f"{path}: not a calibration .npz with 'images' and 'landmarks' ({exc})") from exc
+    if (images.ndim != 4 or images.shape[3] != 3 or images.shape[1] != images.shape[2] or images.dtype != np.uint8
+            or landmarks.shape != (len(images), 68, 2) or len(images) < 2):
+        raise InputError(f"{path}: expected images uint8 (N,S,S,3) and landmarks (N,68,2) with N >= 2, "
+                         f"got {images.dtype} {images.shape} and {landmarks.shape}")
+    size = images.shape[1]
+    crops, rasters = [], []
+    for img, pts in zip(images, landmarks):
+        if size != resolution:
+            img = cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA)
+        crops.append(img.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
+        rasters.append(to_model(rasterize(pts * (resolution / size), resolution)))
+    return RealInputs(np.stack(crops).astype(np.float32), np.stack(rasters).astype(np.float32), path)
+
+
+def check_graph(model, name: str) -> None:
+    """onnx.checker with full_check (strict shape inference); ExportError naming the file on failure."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:
+        raise ExportError(f"{name}: onnx.checker failed ({str(exc).splitlines()[0]})") from exc
+
+
+def ort_session(model_or_path, threads: int = 0, provider: str = "CPUExecutionProvider"):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    src = model_or_path if isinstance(model_or_path, (str, Path)) else model_or_path.SerializeToString()
+    return ort.InferenceSession(str(src) if isinstance(src, Path) else src, opts, providers=[provider])
+
+
+def run_ort(model_or_path, feeds: dict) -> np.ndarray:
+    return ort_session(model_or_path).run(None, feeds)[0]
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
+
+
+def check_parity(name: str, got: np.ndarray, want: np.ndarray, bound: float) -> float:
+    """max|got - want|; ExportMismatchError (one line) when it exceeds ``bound``."""
+    diff = max_abs_diff(got, want)
+    if not diff <= bound:  # also catches NaN
+        raise ExportMismatchError(f"{name}: onnxruntime differs from torch by max |diff| {diff:.3g} > bound "
+                                  f"{bound:g} on real inputs; nothing was written")
+    return diff
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Lowest per-image SSIM of two (N, 3, H, W) batches in [-1, 1] (skimage, data range 2)."""
+    from skimage.metrics import structural_similarity
+
+    scores = [structural_similarity(x, y, channel_axis=0, data_range=2.0) for x, y in zip(a, b)]
+    return float(min(scores))
