@@ -14,8 +14,12 @@ log = logging.getLogger(__name__)
 
 def to_fp16(model):
     """fp32 onnx.ModelProto -> fp16 ModelProto with float32 I/O."""
+    import warnings
+
     from onnxconverter_common import float16
 
     # Cast nodes that the converter would re-type (shape-derived casts) stay as they are.
     block = [n.name for n in model.graph.node if n.op_type == "Cast"]
-    return float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "the float32 number ... will be truncated to 1e-07", per weight
+        return float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=block)

@@ -9,18 +9,8 @@ import json
 
 from monalisa import __version__
 
-FORMAT = "monalisa-onnx"
-FORMAT_VERSION = 1
-LANDMARKS = "ibug68"
-
-#: Colour encoding of each named input/output (the runtime checks these strings).
-ENCODINGS = {
-    "images": "srgb-rgb-nchw-float32-[-1,1]",  # face crops: uint8 sRGB / 127.5 - 1
-    "rasters": "ibug68-raster-rgb-nchw-float32-[-1,1]",  # nodes.raster.rasterize + to_model
-    "raster": "ibug68-raster-rgb-nchw-float32-[-1,1]",
-    "embedding": "identity-embedding-float32",
-    "image": "srgb-rgb-nchw-float32-[-1,1]",  # tanh output; (x + 1) * 127.5 -> uint8 sRGB
-}
+# One definition, shared with the runtime that reads these files (torch-free, so importable here).
+from monalisa.nodes.modelfile import ENCODINGS, FORMAT, FORMAT_VERSION, LANDMARKS  # noqa: F401
 
 
 def build_metadata(role: str, config, *, checkpoint_sha256: str, opset: int, precision: str = "fp32",

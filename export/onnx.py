@@ -21,18 +21,12 @@ from torch import nn
 
 from monalisa.errors import ConfigError
 from monalisa.models.layers import fold_spectral_norm
+from monalisa.nodes.modelfile import IO, ROLES  # noqa: F401  (one definition of the file roles)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
-
-ROLES = ("embedder", "generator", "baked_generator")
-IO = {
-    "embedder": (("images", "rasters"), ("embedding",)),
-    "generator": (("raster", "embedding"), ("image",)),
-    "baked_generator": (("raster",), ("image",)),
-}
 
 
 def max_opset() -> int:
