@@ -84,7 +84,7 @@ class OnnxModel:
 
     def _need(self, *roles):
         if self.role not in roles:
-            raise ModelFormatError(f"{self.path}: is a {self.role} model, not {' or '.join(roles)}; "
+            raise ModelFormatError(f"{self.path}: is the {self.role} model, not the {' or '.join(roles)}; "
                                    "load the matching file of the export")
 
     def embed(self, images, rasters) -> np.ndarray:
