@@ -77,12 +77,14 @@ def run(args) -> int:
     crops, rasters = prepare_stills(args.stills, size)
     to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1  # noqa: E731
     images, rast = to_t(crops), to_t(rasters)
-    psi, e_hat = finetune(E, G, D, images, rast, FinetuneConfig(steps=args.steps),
-                          ContentLoss(vgg19_path=args.vgg19))
+    cfg = FinetuneConfig(steps=args.steps)
+    psi, e_hat = finetune(E, G, D, images, rast, cfg, ContentLoss(vgg19_path=args.vgg19))
     with torch.no_grad():
         recon = G.synthesize(rast, psi.expand(k, -1))
     recon_u8 = ((recon.permute(0, 2, 3, 1) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
-    meta = {"name": args.name or args.out.name, "k": k, "steps": args.steps,
+    meta = {"name": args.name or args.out.name, "k": k, "steps": args.steps, "seed": cfg.seed, "batch": cfg.batch,
+            "lr": {"generator": cfg.optim.lr_eg, "discriminator": cfg.optim.lr_d},
+            "content_loss": "vgg19" if args.vgg19 else "l1+ms-ssim",
             "images": [{"path": str(p), "sha256": sha256_file(p)} for p in args.stills],
             "base_checkpoint_sha256": ckpt.sha256, "config": ckpt.config.to_dict()}
     save_identity(args.out, G, psi, e_hat, meta,

@@ -1,4 +1,3 @@
-import importlib.util
 import json
 
 import pytest
@@ -16,7 +15,6 @@ from monalisa.models.identity import load_identity, save_identity
 
 TINY = ModelConfig(resolution=64, base_width=8, max_width=32, embed_dim=16, num_down=3,
                    num_res_blocks=1, attention_resolution=16)
-HAVE_NODES = all(importlib.util.find_spec(f"monalisa.nodes.{m}") for m in ("detect", "crop", "raster", "media"))
 
 
 def nets():
@@ -81,7 +79,6 @@ def test_cli_rejects_other_version_checkpoint(ckpt, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.skipif(not HAVE_NODES, reason="monalisa.nodes detect/crop/raster not available")
 def test_cli_no_face(ckpt, tmp_path, capsys, shared_file):
     noface = shared_file("portraits/liveportrait_s36_alpaca_noface.jpg")
     assert main(["finetune", str(ckpt), "--stills", str(noface), "--out", str(tmp_path / "o")]) == 2
@@ -89,12 +86,12 @@ def test_cli_no_face(ckpt, tmp_path, capsys, shared_file):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.skipif(not HAVE_NODES, reason="monalisa.nodes detect/crop/raster not available")
 def test_cli_end_to_end_two_stills(ckpt, tmp_path, shared_file):
     stills = [shared_file("portraits/liveportrait_s0.jpg"), shared_file("portraits/liveportrait_s3.jpg")]
     out = tmp_path / "pack"
     assert main(["finetune", str(ckpt), "--stills", *map(str, stills), "--out", str(out), "--steps", "3"]) == 0
     meta = json.loads((out / "identity.json").read_text())
     assert meta["k"] == 2 and meta["format"] == "monalisa-identity" and len(meta["images"]) == 2
+    assert meta["lr"] == {"generator": 5e-5, "discriminator": 2e-4} and meta["seed"] == 0
     pack = load_identity(out, base_sha256=meta["base_checkpoint_sha256"])
     assert pack.psi.shape[0] == 1 and (out / "contact_sheet.png").read_bytes()[:4] == b"\x89PNG"
