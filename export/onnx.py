@@ -99,8 +99,9 @@ class BakedGeneratorGraph(nn.Module):
         self.register_buffer("psi", psi.detach().float().clone())
 
     def forward(self, raster):
-        psi = self.psi.expand(raster.shape[0], -1)  # (B, n), one identity for the whole batch
-        return self.generator.synthesize(raster, psi)
+        # psi stays (1, n): AdaIN broadcasts it over the batch, so every slice of it is a constant
+        # that the exporter and onnxruntime fold (an expand to B would keep them at run time)
+        return self.generator.synthesize(raster, self.psi)
 
 
 def build_graphs(ckpt, identity=None) -> dict:
@@ -161,3 +162,75 @@ def torch_reference(module: nn.Module, inputs: tuple):
     """Run the torch module on numpy inputs -> numpy output (float32)."""
     with torch.no_grad():
         return module(*(torch.from_numpy(x) for x in inputs)).numpy()
+
+
+def fuse_constant_adain(model):
+    """Fold ``InstanceNormalization -> Mul(c1) -> Add(c2)`` with per-channel constants into one
+    InstanceNormalization (scale * c1, bias * c1 + c2), in place; returns the number folded.
+
+    In the baked generator psi is a constant, so every AdaIN is such a chain; the fold removes two
+    full-size elementwise passes per AdaIN. Run it on a slimmed graph (constants as initializers).
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    consumers = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+
+    def const(name):
+        return numpy_helper.to_array(inits[name]) if name in inits else None
+
+    def per_channel(value, c):
+        if value is None or value.size != c or (value.ndim and value.shape[-1] != 1 and value.ndim > 1):
+            return None
+        if value.ndim == 4 and value.shape[:1] == (1,) and value.shape[2:] == (1, 1):
+            return value.reshape(c)
+        if value.ndim == 3 and value.shape[1:] == (1, 1):
+            return value.reshape(c)
+        return None
+
+    removed, folded = set(), 0
+    for node in list(graph.node):
+        if node.op_type != "InstanceNormalization" or len(node.input) != 3:
+            continue
+        scale, bias = const(node.input[1]), const(node.input[2])
+        if scale is None or bias is None or node.output[0] in outputs:
+            continue
+        c = scale.size
+        nexts = consumers.get(node.output[0], [])
+        if len(nexts) != 1 or nexts[0].op_type != "Mul":
+            continue
+        mul = nexts[0]
+        other = [n for n in mul.input if n != node.output[0]]
+        if len(other) != 1 or mul.output[0] in outputs:
+            continue
+        c1 = per_channel(const(other[0]), c)
+        adds = consumers.get(mul.output[0], [])
+        if c1 is None or len(adds) != 1 or adds[0].op_type != "Add":
+            continue
+        add = adds[0]
+        other = [n for n in add.input if n != mul.output[0]]
+        c2 = per_channel(const(other[0]), c) if len(other) == 1 else None
+        if c2 is None:
+            continue
+        new_scale = (scale * c1).astype(scale.dtype)
+        new_bias = (bias * c1 + c2).astype(bias.dtype)
+        s_name, b_name = f"{node.name or node.output[0]}_folded_scale", f"{node.name or node.output[0]}_folded_bias"
+        graph.initializer.extend([numpy_helper.from_array(new_scale, s_name), numpy_helper.from_array(new_bias, b_name)])
+        node.input[1], node.input[2] = s_name, b_name
+        node.output[0] = add.output[0]
+        removed.update((id(mul), id(add)))
+        folded += 1
+    if folded:
+        keep = [n for n in graph.node if id(n) not in removed]
+        del graph.node[:]
+        graph.node.extend(keep)
+        used = {name for n in graph.node for name in n.input}
+        unused = [t for t in graph.initializer if t.name not in used]
+        for t in unused:
+            graph.initializer.remove(t)
+    return folded
