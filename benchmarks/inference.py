@@ -293,7 +293,7 @@ def main(argv=None) -> int:
             t3 = peak["conv_gflops"] / summary.get((c, b, "ORT CPU fp32 baked"), {}).get("gflops", float("nan"))
             t4 = ms(b, "ORT CPU fp32 baked") / ms(b, "ORT CPU int8 baked")
             print(f"  {c} b{b}: ORT/torch {t1:.2f}× (≥1.5 {'met' if t1 >= 1.5 else 'MISSED'}); baked/generic "
-                  f"{t2:.2f}× (≥1.05 {'met' if t2 >= 1.05 else 'MISSED'}); peak/ORT {t3:.1f}× (≤1.5 "
+                  f"{t2:.3f}× (≥1.05 {'met' if t2 >= 1.05 else 'MISSED'}); peak/ORT {t3:.1f}× (≤1.5 "
                   f"{'met' if t3 <= 1.5 else 'MISSED'}); int8/fp32 {t4:.2f}× (≥2 {'met' if t4 >= 2 else 'MISSED'})")
         if res["profile"]:
             top = "; ".join(f"{op} {ms_:.2f} ms ({share:.0%})" for op, ms_, share in res["profile"])

@@ -25,11 +25,15 @@ log = logging.getLogger(__name__)
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
-def session_options(threads: int = 0, profile_prefix: str | None = None):
+def session_options(threads: int = 0, profile_prefix: str | None = None, spinning: bool = True):
+    """threads 0: one per core. spinning=False stops idle pool threads from busy-waiting, which is
+    what a box running several renders (or torch beside onnxruntime) wants; see docs/export.md."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = int(threads)
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if profile_prefix:
         opts.enable_profiling = True
@@ -37,7 +41,8 @@ def session_options(threads: int = 0, profile_prefix: str | None = None):
     return opts
 
 
-def create_session(path, provider: str = "cpu", threads: int = 0, profile_prefix: str | None = None):
+def create_session(path, provider: str = "cpu", threads: int = 0, profile_prefix: str | None = None,
+                   spinning: bool = True):
     """An InferenceSession on ``provider``; BackendUnavailableError when it cannot really run there."""
     import onnxruntime as ort
 
@@ -49,7 +54,7 @@ def create_session(path, provider: str = "cpu", threads: int = 0, profile_prefix
             f"{path}: onnxruntime {ort.__version__} has no {wanted} (available: "
             f"{', '.join(ort.get_available_providers())}); install monalisa[gpu] (onnxruntime-gpu) or use 'cpu'")
     providers = [wanted] if provider == "cpu" else [wanted, "CPUExecutionProvider"]
-    session = modelfile.open_session(path, providers, session_options(threads, profile_prefix))
+    session = modelfile.open_session(path, providers, session_options(threads, profile_prefix, spinning))
     active = session.get_providers()
     if not active or active[0] != wanted:
         # onnxruntime falls back to the CPU with only a log line when CUDA libraries or a GPU are missing
@@ -71,10 +76,11 @@ def _as_batch(x, what: str, tail: tuple, ndim: int) -> np.ndarray:
 class OnnxModel:
     """One exported model file on one provider."""
 
-    def __init__(self, path, provider: str = "cpu", threads: int = 0, profile_prefix: str | None = None):
+    def __init__(self, path, provider: str = "cpu", threads: int = 0, profile_prefix: str | None = None,
+                 spinning: bool = True):
         self.path = Path(path)
         self.provider = provider
-        self.session = create_session(self.path, provider, threads, profile_prefix)
+        self.session = create_session(self.path, provider, threads, profile_prefix, spinning)
         self.info = modelfile.read_model_info(self.path, self.session)
         self.role, self.resolution, self.embed_dim = self.info.role, self.info.resolution, self.info.embed_dim
 
@@ -118,8 +124,9 @@ class OnnxModel:
         return self.session.run(None, feeds)[0]
 
 
-def load_model(path, provider: str = "cpu", threads: int = 0) -> OnnxModel:
-    return OnnxModel(path, provider, threads)
+def load_model(path, provider: str = "cpu", threads: int = 0, spinning: bool = True) -> OnnxModel:
+    """Open an exported model on "cpu" or "cuda" (see OnnxModel)."""
+    return OnnxModel(path, provider, threads, spinning=spinning)
 
 
 def image_to_uint8(image: np.ndarray) -> np.ndarray:
