@@ -44,7 +44,17 @@ def format_report(result) -> str:
 
 
 def run(args) -> int:
-    from monalisa.export.pipeline import export_checkpoint
+    from monalisa.errors import BackendUnavailableError
+
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import torch  # noqa: F401
+
+        from monalisa.export.pipeline import export_checkpoint
+    except ImportError as exc:
+        raise BackendUnavailableError(f"monalisa export needs torch, onnx and onnxruntime ({exc}); "
+                                      "install them with pip install 'monalisa[train,cpu]'") from None
 
     result = export_checkpoint(args.checkpoint, args.out, identity=args.identity, opset=args.opset,
                                fp16=args.fp16, int8=args.int8, slim=args.slim, calibration=args.calibration,

@@ -104,3 +104,17 @@ def test_missing_or_bad_calibration(tmp_path, capsys, reference):
     code, err = run_cli(capsys, reference, "--out", tmp_path / "out", "--calibration", bad)
     assert_one_line_error(code, err, "keep", "calibration")
     assert not (tmp_path / "out").exists()
+
+
+def test_without_torch_says_what_to_install(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from monalisa.cli import main\n"
+            f"sys.exit(main(['export', 'ckpt', '--out', {str(tmp_path / 'out')!r}]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert "\n" not in err and "monalisa[train,cpu]" in err
+    assert not (tmp_path / "out").exists()

@@ -90,7 +90,7 @@ def test_parity_against_torch_on_real_inputs(exported, torch_out, suffix, bound)
     assert np.abs(img - torch_out["image"]).max() <= bound
     # not trivially equal: the output depends on the embedding
     other = run(out / f"generator{suffix}", raster=torch_out["raster"], embedding=torch_out["frame_embedding"][::-1].copy())
-    assert np.abs(other - img).max() > 10 * bound or np.allclose(torch_out["frame_embedding"], torch_out["frame_embedding"][::-1])
+    assert np.abs(other - img).max() > 1e-3
 
 
 def test_fp16_files_hold_half_weights_with_float_io(exported):
