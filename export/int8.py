@@ -16,8 +16,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 log = logging.getLogger(__name__)
 
 
