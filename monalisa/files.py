@@ -47,6 +47,9 @@ def atomic_dir(path):
     tmp.chmod(0o777 & ~_umask())
     try:
         yield tmp
+        for item in tmp.rglob("*"):  # some writers (safetensors) create 0600 files
+            if item.is_file():
+                item.chmod(0o666 & ~_umask())
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
