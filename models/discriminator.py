@@ -16,7 +16,10 @@ class Discriminator(nn.Module):
         self.cfg = cfg
         self.blocks = encoder_blocks(cfg, cfg.embed_dim)
         self.blocks.append(ResBlockDown(cfg.embed_dim, cfg.embed_dim, down=False))
-        self.W = nn.Parameter(torch.randn(cfg.num_videos, cfg.embed_dim) * 0.02)
+        # W_i start as distinct half-normal codes: the embedding-match loss pulls e_hat_i towards
+        # them, so near-zero W would collapse e_hat (and psi = P e_hat) and G would ignore identity;
+        # non-negative because e_hat (ReLU, sum pooling) is
+        self.W = nn.Parameter(torch.randn(cfg.num_videos, cfg.embed_dim).abs())
         self.w0 = nn.Parameter(torch.zeros(cfg.embed_dim))
         self.b = nn.Parameter(torch.zeros(1))
 

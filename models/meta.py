@@ -32,11 +32,11 @@ from monalisa.files import write_bytes, write_json, write_text
 from monalisa.models.checkpoint import build_models, load_checkpoint, restore_optimizers, save_checkpoint
 from monalisa.models.config import ModelConfig, OptimConfig
 from monalisa.models.data import PreparedData, episode_batch
-from monalisa.models.losses import ContentLoss, LossWeights, discriminator_losses, embedding_match, generator_losses
+from monalisa.models.losses import ContentLoss, LossWeights, discriminator_losses, generator_losses
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("step", "g_total", "content", "adv", "fm", "match", "d_total", "d_real", "d_fake", "d_match", "seconds")
+COLUMNS = ("step", "g_total", "content", "adv", "fm", "match", "d_total", "d_real", "d_fake", "seconds")
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ class MetaLearner:
         return {"eg": self.opt_eg, "d": self.opt_d}
 
     def step(self, batch: dict) -> dict:
-        """One update of E+G (content, adversarial, feature matching, embedding match), then of D
-        (hinge, plus the match term for its W rows)."""
+        """One update of E+G (content, adversarial, feature matching, embedding match of e_hat to
+        the video's W_i), then of D (hinge; W_i learns through D's score only)."""
         b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         x, y, idx = b["images"], b["rasters"], b["video"]
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
@@ -109,9 +109,6 @@ class MetaLearner:
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             scores, _ = self.d_run(torch.cat([x, fake.detach()]), torch.cat([y, y]), torch.cat([idx, idx]))
             d = discriminator_losses(*scores.float().chunk(2))
-            # the embedding-match term also pulls W_i towards e_hat_i; W lives in D's optimiser
-            d["match"] = embedding_match(self.D.W[idx], e_hat.detach().float()) * self.weights.match
-            d["total"] = d["total"] + d["match"]
         self.opt_d.zero_grad(set_to_none=True)
         self.scaler_d.scale(d["total"]).backward()
         self.scaler_d.step(self.opt_d)
