@@ -34,9 +34,6 @@ log = logging.getLogger(__name__)
 
 FORMAT, VERSION = "monalisa-prepared", 1
 DETECT_SIDE = 320  # faces are boxed on a copy scaled to this long side; landmarks use full resolution
-# dlib HOG score threshold: 0.0 rather than dlib's 0.5 keeps large, frame-filling faces (scores
-# 0.4-0.6 on tpsmm_driving); the largest box is taken, so the odd false box costs little
-DETECT_THRESHOLD = 0.0
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress
     """Prepare one clip into ``out_dir`` (written atomically); returns its manifest entry."""
     path = Path(path)
     info = probe(path)  # MediaError for a missing, unreadable or empty clip
-    detector = detector or create_detector(options.backend, threshold=DETECT_THRESHOLD)
+    detector = detector or create_detector(options.backend)
     crops, points, kept, skipped, matrices = [], [], [], [], []
     frames = tqdm(iter_frames(path, step=options.every), total=(info.count + options.every - 1) // options.every,
                   desc=f"prepare {path.name}", unit="frame", disable=not progress, leave=False)
@@ -134,7 +131,7 @@ def prepare(clips, out, options: PrepareOptions = PrepareOptions(), progress=Tru
         folder = out / clip_id(clip, taken)
         entry = _done_entry(folder, clip, options)
         if entry is None:
-            detector = detector or create_detector(options.backend, threshold=DETECT_THRESHOLD)
+            detector = detector or create_detector(options.backend)
             entry = prepare_clip(clip, folder, options, detector, progress)
         else:
             log.info("%s: already prepared in %s, skipped", clip, folder)
