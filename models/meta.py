@@ -171,7 +171,8 @@ def train(data_dir, run_dir, config: ModelConfig, cfg: TrainConfig = TrainConfig
     rank, world = _rank()
     distributed = world > 1
     dev = _device(device, distributed)
-    if distributed and not torch.distributed.is_initialized():
+    own_group = distributed and not torch.distributed.is_initialized()
+    if own_group:
         torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
     run_dir = Path(run_dir)
     data = PreparedData(data_dir)
@@ -215,6 +216,8 @@ def train(data_dir, run_dir, config: ModelConfig, cfg: TrainConfig = TrainConfig
             _write_losses(run_dir, rows)
     if distributed:
         torch.distributed.barrier()
+    if own_group:
+        torch.distributed.destroy_process_group()
     return {"step": max(start, cfg.steps), "losses": last, "checkpoint": saved}
 
 
