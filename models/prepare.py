@@ -7,7 +7,7 @@ Layout of a prepared folder (``monalisa prepare CLIP... --out DIR``)::
                                           "frames", "skipped", "fps"}, ...]}
     DIR/<id>/frames.npy      uint8   (N, S, S, 3)  RGB aligned face crops
     DIR/<id>/landmarks.npy   float32 (N, 68, 2)   iBUG-68 points in crop pixels
-    DIR/<id>/frames.json     source frame numbers kept, skipped ones, the crop matrices
+    DIR/<id>/frames.json     source frame numbers kept, skipped ones, fps, the crop matrices
 
 Each clip's folder is written atomically and skipped on a re-run when its source hash and
 settings match, so an interrupted run resumes where it stopped. Torch-free: landmarks and crop
@@ -68,10 +68,11 @@ def _largest_face(detector, rgb):
     return box, detector.landmarks(rgb, box)
 
 
-def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress=True) -> dict:
-    """Prepare one clip into ``out_dir`` (written atomically); returns its manifest entry."""
+def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress=True, info=None) -> dict:
+    """Prepare one clip into ``out_dir`` (written atomically); returns its manifest entry.
+    ``info``: the clip's MediaInfo when already probed."""
     path = Path(path)
-    info = probe(path)  # MediaError for a missing, unreadable or empty clip
+    info = info or probe(path)  # MediaError for a missing, unreadable or empty clip
     detector = detector or create_detector(options.backend)
     crops, points, kept, skipped, matrices = [], [], [], [], []
     frames = tqdm(iter_frames(path, step=options.every), total=(info.count + options.every - 1) // options.every,
@@ -98,7 +99,7 @@ def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress
         np.save(tmp / "frames.npy", np.stack(crops).astype(np.uint8))
         np.save(tmp / "landmarks.npy", np.stack(points).astype(np.float32))
         write_json(tmp / "frames.json", {"source": str(path), "source_sha256": source_sha,
-                                         "options": options.__dict__, "frames": kept,
+                                         "options": options.__dict__, "fps": info.fps, "frames": kept,
                                          "skipped": skipped, "matrices": matrices})
     return {"id": Path(out_dir).name, "dir": Path(out_dir).name, "source": str(path),
             "source_sha256": source_sha, "frames": len(kept), "skipped": len(skipped), "fps": info.fps}
@@ -116,7 +117,7 @@ def _done_entry(folder: Path, source: Path, options: PrepareOptions) -> dict | N
     if meta.get("options") != options.__dict__ or meta.get("source_sha256") != sha256_file(source):
         return None
     return {"id": folder.name, "dir": folder.name, "source": str(source), "source_sha256": meta["source_sha256"],
-            "frames": len(meta["frames"]), "skipped": len(meta["skipped"]), "fps": probe(source).fps}
+            "frames": len(meta["frames"]), "skipped": len(meta["skipped"]), "fps": meta.get("fps", 0.0)}
 
 
 def prepare(clips, out, options: PrepareOptions = PrepareOptions(), progress=True) -> dict:
@@ -124,15 +125,14 @@ def prepare(clips, out, options: PrepareOptions = PrepareOptions(), progress=Tru
     clips, out = [Path(c) for c in clips], Path(out)
     if not clips:
         raise DataError("no clips given; pass one or more movie files or image-sequence patterns")
-    for clip in clips:
-        probe(clip)  # fail fast, before hours of work, on a missing or unreadable clip
+    infos = [probe(clip) for clip in clips]  # fail fast, before hours of work, on a bad clip
     detector, taken, videos = None, set(), []
-    for clip in tqdm(clips, desc="clips", unit="clip", disable=not progress):
+    for clip, info in tqdm(list(zip(clips, infos)), desc="clips", unit="clip", disable=not progress):
         folder = out / clip_id(clip, taken)
         entry = _done_entry(folder, clip, options)
         if entry is None:
             detector = detector or create_detector(options.backend)
-            entry = prepare_clip(clip, folder, options, detector, progress)
+            entry = prepare_clip(clip, folder, options, detector, progress, info)
         else:
             log.info("%s: already prepared in %s, skipped", clip, folder)
         videos.append(entry)

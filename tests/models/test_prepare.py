@@ -49,8 +49,9 @@ def test_prepare_bundled_clip_layout(prepared):
 
 def test_prepare_resumes_without_redoing_a_clip(prepared):
     stamp = (prepared / "liveportrait_d0" / "frames.npy").stat().st_mtime_ns
-    prepare([CLIP], prepared, PrepareOptions(size=64, max_frames=10), progress=False)
+    manifest = prepare([CLIP], prepared, PrepareOptions(size=64, max_frames=10), progress=False)
     assert (prepared / "liveportrait_d0" / "frames.npy").stat().st_mtime_ns == stamp
+    assert manifest["videos"][0]["fps"] == pytest.approx(25.0) and manifest["videos"][0]["frames"] == 10
 
 
 def test_prepare_real_shared_clip(shared_file, tmp_path):
