@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from monalisa import __version__
+from monalisa.nodes.facecrop import CropGeometry
 
 # One definition, shared with the runtime that reads these files (torch-free, so importable here).
 from monalisa.nodes.modelfile import ENCODINGS, FORMAT, FORMAT_VERSION, LANDMARKS  # noqa: F401
@@ -15,9 +16,13 @@ from monalisa.nodes.modelfile import ENCODINGS, FORMAT, FORMAT_VERSION, LANDMARK
 
 def build_metadata(role: str, config, *, checkpoint_sha256: str, opset: int, precision: str = "fp32",
                    identity_name: str = "", identity_sha256: str = "", inputs=(), outputs=(),
-                   extra: dict | None = None) -> dict:
-    """The metadata dict (str -> str) for one exported file."""
+                   crop: dict | None = None, extra: dict | None = None) -> dict:
+    """The metadata dict (str -> str) for one exported file. ``crop``: the checkpoint's crop geometry
+    (checkpoint.json "crop"); checkpoints from before it was recorded were all prepared at 128 px."""
     cfg = config.to_dict()
+    if crop is None:
+        crop = CropGeometry(resolution=cfg["resolution"], prepare_size=max(128, cfg["resolution"])).to_dict()
+    crop = CropGeometry.from_dict(crop).to_dict()
     meta = {
         "monalisa.format": FORMAT,
         "monalisa.format_version": str(FORMAT_VERSION),
@@ -36,6 +41,7 @@ def build_metadata(role: str, config, *, checkpoint_sha256: str, opset: int, pre
         "monalisa.identity_sha256": identity_sha256,
         "monalisa.checkpoint_sha256": checkpoint_sha256,
         "monalisa.version": __version__,
+        "monalisa.crop": json.dumps(crop, sort_keys=True),
     }
     for k, v in (extra or {}).items():
         meta[f"monalisa.{k}"] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)

@@ -139,6 +139,7 @@ def export_checkpoint(checkpoint, out, *, identity=None, opset: int | None = Non
         meta = build_metadata(role, cfg, checkpoint_sha256=ckpt.sha256, opset=opset, precision=precision,
                               identity_name=ident_name if on_baked else "",
                               identity_sha256=pack_sha if on_baked else "", inputs=inputs, outputs=outputs,
+                              crop=ckpt.meta.get("crop"),
                               extra={"verification": {"metric": metric, "value": value, "bound": bound,
                                                       "inputs": calib}})
         set_metadata(model, meta)

@@ -49,40 +49,69 @@ def _sequence_files(path):
     return dict(sorted(files.items()))
 
 
-def _to_srgb_uint8(pixels, linear):
+@dataclass(frozen=True)
+class Still:
+    """One image as the render path uses it: straight (unpremultiplied) colour in ``colorspace``."""
+
+    path: str
+    pixels: np.ndarray  # float32 (H, W, 3)
+    alpha: np.ndarray | None  # float32 (H, W), or None for an opaque image
+    colorspace: str  # the OCIO name of ``pixels``' space
+    srgb: np.ndarray  # uint8 (H, W, 3) sRGB-encoded: what detectors and models see
+
+    @property
+    def size(self):
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def read_still(path, colorspace=None) -> Still:
+    """Read PNG/JPEG/TIFF/DPX/EXR... through OpenImageIO. Float files are ``colour.LINEAR`` and
+    integer files sRGB-encoded unless ``colorspace`` says otherwise. Grey becomes RGB; an alpha
+    channel is kept straight (PNG is read unassociated, EXR's premultiplied colour is divided out)."""
     import OpenImageIO as oiio
 
-    pix = np.asarray(pixels, dtype=np.float32)[..., :3]
-    if pix.shape[-1] == 1:
-        pix = np.repeat(pix, 3, axis=-1)
-    if linear:
-        buf = oiio.ImageBuf(oiio.ImageSpec(pix.shape[1], pix.shape[0], 3, oiio.FLOAT))
-        buf.set_pixels(oiio.ROI(), np.ascontiguousarray(pix))
-        out = oiio.ImageBufAlgo.colorconvert(buf, "lin_rec709", "sRGB")
-        pix = out.get_pixels(oiio.FLOAT)
-    return np.clip(np.round(np.nan_to_num(pix) * 255.0), 0, 255).astype(np.uint8)
-
-
-def read_image(path):
-    """Read a still (PNG/JPEG/EXR/DPX/TIFF...) as RGB uint8 HxWx3; float files are treated as linear Rec.709."""
-    import OpenImageIO as oiio
+    from monalisa.nodes import colour
 
     path = str(path)
     if not os.path.isfile(path):
         raise MediaError(f"{path}: file not found; check the path")
-    buf = oiio.ImageBuf(path)
-    if buf.has_error or buf.spec().width == 0:
-        raise MediaError(f"{path}: cannot read this image ({buf.geterror().strip() or 'unknown format'}); re-export it as PNG, JPEG or EXR")
-    spec = buf.spec()
+    fix = "re-export it (PNG, JPEG, TIFF, DPX or EXR)"
+    hint = oiio.ImageSpec()
+    hint.attribute("oiio:UnassociatedAlpha", 1)
+    inp = oiio.ImageInput.open(path, hint)
+    if inp is None:
+        raise MediaError(f"{path}: cannot read this image ({oiio.geterror().strip() or 'unknown format'}); {fix}")
+    try:
+        spec = inp.spec()
+        pix = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
+        error = inp.geterror().strip()
+    finally:
+        inp.close()
+    if pix is None or error or spec.width == 0:
+        raise MediaError(f"{path}: cannot decode its pixels ({error or 'no pixel data'}); the file may be "
+                         f"truncated or corrupt; {fix}")
+    pix = np.asarray(pix, np.float32).reshape(spec.height, spec.width, spec.nchannels)
     is_float = spec.format.basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
-    pix = buf.get_pixels(oiio.FLOAT)
-    if pix is None or buf.has_error:
-        raise MediaError(f"{path}: cannot decode pixels ({buf.geterror().strip()}); re-export the file")
-    if pix.ndim == 2:
-        pix = pix[..., None]
-    if pix.shape[-1] < 3:
-        pix = np.repeat(pix[..., :1], 3, axis=-1)
-    return _to_srgb_uint8(pix, linear=is_float)
+    names = [n.upper() for n in spec.channelnames]
+    a_index = spec.alpha_channel if spec.alpha_channel >= 0 else (names.index("A") if "A" in names else -1)
+    alpha = None
+    if a_index >= 0:
+        alpha = np.clip(np.nan_to_num(pix[..., a_index]), 0.0, 1.0)
+        pix = np.delete(pix, a_index, axis=-1)
+    rgb = np.repeat(pix[..., :1], 3, axis=-1) if pix.shape[-1] < 3 else pix[..., :3]
+    rgb = np.nan_to_num(rgb, nan=0.0, posinf=65504.0, neginf=-65504.0)
+    if alpha is not None and is_float:  # EXR colour is premultiplied by alpha
+        rgb = np.where(alpha[..., None] > 0, rgb / np.maximum(alpha[..., None], 1e-6), 0.0)
+    if alpha is not None and np.all(alpha >= 1.0):
+        alpha = None
+    space = colour.resolve(colorspace or (colour.LINEAR if is_float else colour.SRGB))
+    rgb = np.ascontiguousarray(rgb, np.float32)
+    return Still(path, rgb, alpha, space, colour.to_srgb8(rgb, space))
+
+
+def read_image(path, colorspace=None):
+    """A still as RGB uint8 (H, W, 3) sRGB: see :func:`read_still`."""
+    return read_still(path, colorspace).srgb
 
 
 def _open_movie(path):

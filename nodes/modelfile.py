@@ -13,12 +13,14 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monalisa.errors import ModelFormatError
+from monalisa.errors import ConfigError, ModelFormatError
+from monalisa.nodes.facecrop import CropGeometry
 
 log = logging.getLogger(__name__)
 
 FORMAT = "monalisa-onnx"
-FORMAT_VERSION = 1  # the newest version this runtime reads
+FORMAT_VERSION = 2  # the newest version this runtime reads
+MIN_FORMAT_VERSION = 2  # version 2 added the crop geometry (monalisa.crop)
 LANDMARKS = "ibug68"
 ROLES = ("embedder", "generator", "baked_generator")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -41,7 +43,7 @@ ENCODINGS = {
 
 REQUIRED = ("format", "format_version", "role", "precision", "config", "resolution", "embed_dim", "landmarks",
             "inputs", "outputs", "input_encoding", "output_encoding", "identity_name", "identity_sha256",
-            "checkpoint_sha256", "version")
+            "checkpoint_sha256", "version", "crop")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class ModelInfo:
     identity_sha256: str
     checkpoint_sha256: str
     monalisa_version: str
+    crop: CropGeometry
     metadata: dict = field(repr=False, default_factory=dict)
 
 
@@ -104,8 +107,9 @@ def parse_metadata(meta: dict, path) -> ModelInfo:
     if version > FORMAT_VERSION:
         raise ModelFormatError(f"{path}: format version {version} is newer than this monalisa reads "
                                f"({FORMAT_VERSION}); upgrade monalisa on this box")
-    if version < 1:
-        raise ModelFormatError(f"{path}: format version {version} is unknown; {fix}")
+    if version < MIN_FORMAT_VERSION:
+        raise ModelFormatError(f"{path}: format version {version} is older than this monalisa reads "
+                               f"({MIN_FORMAT_VERSION}: it records the crop geometry); {fix}")
     role = get["role"]
     if role not in ROLES:
         raise ModelFormatError(f"{path}: role {role!r} is unknown (known: {', '.join(ROLES)}); {fix}")
@@ -119,7 +123,8 @@ def parse_metadata(meta: dict, path) -> ModelInfo:
         inputs, outputs = tuple(json.loads(get["inputs"])), tuple(json.loads(get["outputs"]))
         enc_in, enc_out = json.loads(get["input_encoding"]), json.loads(get["output_encoding"])
         resolution, embed_dim = int(get["resolution"]), int(get["embed_dim"])
-    except (ValueError, TypeError) as exc:
+        crop = CropGeometry.from_dict(json.loads(get["crop"]))
+    except (ValueError, TypeError, ConfigError) as exc:
         raise ModelFormatError(f"{path}: malformed metadata value ({exc}); {fix}") from None
     if (inputs, outputs) != IO[role]:
         raise ModelFormatError(f"{path}: a {role} must have inputs {list(IO[role][0])} and outputs "
@@ -130,11 +135,13 @@ def parse_metadata(meta: dict, path) -> ModelInfo:
             got = {n: enc.get(n) for n in bad} if isinstance(enc, dict) else enc
             raise ModelFormatError(f"{path}: colour encoding of {', '.join(bad)} is {got}, not the one this "
                                    f"runtime feeds ({', '.join(ENCODINGS[n] for n in bad)}); {fix}")
+    if crop.resolution != resolution:
+        raise ModelFormatError(f"{path}: crop geometry is for {crop.resolution} px, the model is {resolution} px; {fix}")
     if not isinstance(config, dict) or config.get("resolution") != resolution or config.get("embed_dim") != embed_dim:
         raise ModelFormatError(f"{path}: monalisa.config disagrees with monalisa.resolution/embed_dim; {fix}")
     return ModelInfo(path, role, version, get["precision"], config, resolution, embed_dim, get["landmarks"],
                      inputs, outputs, enc_in, enc_out, get["identity_name"], get["identity_sha256"],
-                     get["checkpoint_sha256"], get["version"], dict(meta))
+                     get["checkpoint_sha256"], get["version"], crop, dict(meta))
 
 
 def read_model_info(path, session=None) -> ModelInfo:

@@ -148,7 +148,9 @@ def test_metadata_keys_and_values(exported, pack, reference_ckpt):
         role = path.name.split(".")[0]
         precision = {".fp16": "fp16", ".int8": "int8"}.get(path.suffixes[0] if len(path.suffixes) > 1 else "", "fp32")
         assert meta["monalisa.format"] == "monalisa-onnx"
-        assert meta["monalisa.format_version"] == "1"
+        assert meta["monalisa.format_version"] == "2"
+        assert json.loads(meta["monalisa.crop"]) == {"filter": "area", "margin": 0.15, "prepare_size": 128,
+                                                     "resolution": 64}
         assert meta["monalisa.role"] == role
         assert meta["monalisa.precision"] == precision
         assert json.loads(meta["monalisa.config"]) == reference_ckpt.config.to_dict()

@@ -34,7 +34,9 @@ def altered(src, dst, **changes):
 @pytest.mark.parametrize("changes,words", [
     ({"clear": True}, ["no monalisa metadata"]),
     ({"format": "other-onnx"}, ["format 'other-onnx'"]),
-    ({"format_version": "2"}, ["format version 2 is newer", "upgrade monalisa"]),
+    ({"format_version": "3"}, ["format version 3 is newer", "upgrade monalisa"]),
+    ({"format_version": "1"}, ["format version 1 is older", "re-export"]),
+    ({"crop": '{"resolution": 128, "prepare_size": 256, "margin": 0.15, "filter": "area"}'}, ["crop geometry is for 128"]),
     ({"format_version": "one"}, ["not a number"]),
     ({"role": "discriminator"}, ["role 'discriminator' is unknown"]),
     ({"landmarks": "mediapipe478"}, ["landmark layout 'mediapipe478'"]),
