@@ -1,0 +1,449 @@
+"""Self-reenactment evaluation on real clips: monalisa against honest baselines (``monalisa evaluate``).
+
+Protocol (../shared/QUALITY.md, so figures compare): per clip
+
+- the *source* (the still) is the first frame with a face; learned methods get K frames spread over
+  the clip's first half (K = 1: the source alone);
+- 32 *targets* spread over the last half, each driven by its true landmarks (dlib); every method
+  predicts the full frame;
+- metrics (``models.quality``) on the 256² square aligned on the target's true landmarks (the same
+  square for truth and prediction) and on the full frame: L1, PSNR, SSIM; AKD on the square; CSIM on
+  full frames;
+- *flicker* on a window of consecutive frames in the last half, all cut with the window's first
+  square.
+
+Methods are callables ``predict(clip, frames) -> {frame: uint8 (H, W, 3)}``. The baselines need the
+source frame only: ``copy`` (the still unchanged), ``warp`` (``nodes.warp``, the render path's dense
+piecewise-affine warp of the still to the target landmarks) and ``warp-blur`` (that warp blurred by
+a Gaussian of sigma 1.5 px at the 256² metric scale: gains that are only blur show up against it).
+
+Results per clip are kept in OUT/<clip>/metrics.json (a re-run with the same options skips the clip);
+OUT/results.csv, OUT/table.md, OUT/<clip>/contact_sheet.png (rows: truth, monalisa..., warp) and
+OUT/<clip>/preview.mp4 (the window, side by side) are written atomically.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from monalisa.errors import InputError, NoFaceError
+from monalisa.files import write_json, write_text
+from monalisa.models import quality
+
+log = logging.getLogger(__name__)
+
+METRICS = ("l1", "psnr", "ssim", "l1_full", "psnr_full", "ssim_full", "akd", "csim", "flicker")
+#: direction of each metric for the table header
+BETTER = {"l1": "↓", "psnr": "↑", "ssim": "↑", "l1_full": "↓", "psnr_full": "↑", "ssim_full": "↑", "akd": "↓",
+          "csim": "↑", "flicker": "↓"}
+BLUR_SIGMA = 1.5  # px at the 256² metric scale
+
+
+@dataclass(frozen=True)
+class Protocol:
+    targets: int = 32
+    window: int = 12  # consecutive frames for flicker and the preview movie
+    ks: tuple = (1, 8, 32)
+
+    def key(self) -> dict:
+        return {"targets": self.targets, "window": self.window, "ks": list(self.ks),
+                "crop": quality.CROP_SIZE, "margin": quality.CROP_MARGIN}
+
+
+@dataclass
+class Clip:
+    """The frames a clip's evaluation needs, decoded once, with their true landmarks."""
+
+    path: Path
+    name: str
+    count: int
+    fps: float
+    source: int
+    refs: dict  # K -> [frame numbers] (first half)
+    targets: list  # frame numbers (last half) with a face
+    window: list  # consecutive frame numbers with a face (may be empty)
+    images: dict = field(repr=False)  # frame -> uint8 (H, W, 3)
+    points: dict = field(repr=False)  # frame -> float32 (68, 2)
+
+    @property
+    def still(self) -> np.ndarray:
+        return self.images[self.source]
+
+    @property
+    def driven(self) -> list:
+        """Every frame a method must predict: the targets then the window."""
+        return sorted(set(self.targets) | set(self.window))
+
+
+def _largest(faces):
+    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])) if faces else None
+
+
+def spread(lo: int, hi: int, n: int) -> list:
+    """n frame numbers spread evenly over [lo, hi] (fewer when the range is short)."""
+    if hi < lo:
+        return []
+    return sorted({int(round(v)) for v in np.linspace(lo, hi, n)}) if n > 1 else [lo]
+
+
+def load_clip(path, protocol: Protocol = Protocol(), detector=None, progress=True) -> Clip:
+    """Decode the frames the protocol needs and detect their landmarks (dlib, largest face)."""
+    from monalisa.nodes.detect import create_detector
+    from monalisa.nodes.media import iter_frames, probe
+
+    path = Path(path)
+    info = probe(path)
+    n = info.count
+    if n < 4 + protocol.targets // 4:
+        raise InputError(f"{path}: {n} frames are too few to evaluate (need a first half for the still "
+                         "and a last half for targets); give a longer clip")
+    half = n // 2
+    detector = detector or create_detector("dlib")
+    images, points = {}, {}
+    # source: the first frame with a face, searched in the first half
+    source = None
+    for f, rgb in iter_frames(path, 0, half - 1):
+        face = _largest(detector.detect(rgb))
+        if face is not None:
+            source, images[f], points[f] = f, rgb, face.points
+            break
+    if source is None:
+        raise NoFaceError(f"{path}: no face in the first half of the clip; give a clip that shows one face")
+    refs = {k: ([source] if k == 1 else spread(source, half - 1, k)) for k in protocol.ks}
+    targets = spread(half, n - 1, protocol.targets)
+    w0 = max(half, (3 * n) // 4 - protocol.window // 2)
+    window = list(range(w0, min(n, w0 + protocol.window))) if protocol.window >= 2 else []
+    wanted = (set().union(*refs.values()) | set(targets) | set(window)) - {source}
+    bar = tqdm(total=len(wanted), desc=f"frames {path.stem}", unit="frame", disable=not progress)
+    for f, rgb in iter_frames(path, min(wanted), max(wanted)):
+        if f in wanted:
+            face = _largest(detector.detect(rgb))
+            if face is not None:
+                images[f], points[f] = rgb, face.points
+            bar.update()
+    bar.close()
+    lost = sorted(wanted - set(points))
+    if lost:
+        log.warning("%s: no face on frames %s; they are left out", path.name, lost[:8])
+    refs = {k: [f for f in v if f in points] or [source] for k, v in refs.items()}
+    targets = [f for f in targets if f in points]
+    window = window if all(f in points for f in window) else []
+    if not targets:
+        raise NoFaceError(f"{path}: no face on any target frame of the last half; give a clip that shows one face")
+    return Clip(path, path.stem, n, info.fps, source, refs, targets, window, images, points)
+
+
+# --- baselines -------------------------------------------------------------------------------
+
+
+def copy_source(clip: Clip, frames) -> dict:
+    return {f: clip.still for f in frames}
+
+
+def warp_source(clip: Clip, frames) -> dict:
+    """The render path's dense piecewise-affine warp of the still to each target's landmarks."""
+    from monalisa.nodes.warp import build_mesh, dense_warp
+
+    h, w = clip.still.shape[:2]
+    mesh = build_mesh(clip.points[clip.source], (w, h))
+    return {f: dense_warp(clip.still, mesh, clip.points[f]).image for f in frames}
+
+
+def blur_sigma(points) -> float:
+    """Sigma in frame px equal to BLUR_SIGMA px of the metric square aligned on these landmarks."""
+    m = quality.metric_transform(points).matrix
+    scale = math.sqrt(abs(np.linalg.det(m[:, :2])))  # crop px per frame px
+    return BLUR_SIGMA / max(scale, 1e-6)
+
+
+def warp_blur(clip: Clip, frames) -> dict:
+    warped = warp_source(clip, frames)
+    return {f: cv2.GaussianBlur(img, (0, 0), blur_sigma(clip.points[f])) for f, img in warped.items()}
+
+
+BASELINES = {"copy": copy_source, "warp": warp_source, "warp-blur": warp_blur}
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+
+class Scorer:
+    """Truth-side analysis cached per clip; scores any method's predictions on it."""
+
+    def __init__(self, clip: Clip, analyser: quality.FaceAnalyser):
+        self.clip, self.analyser = clip, analyser
+        self.tf = {f: quality.metric_transform(clip.points[f]) for f in clip.targets}
+        self.crops = {f: quality.metric_crop(clip.images[f], self.tf[f]) for f in clip.targets}
+        self.refs = {f: analyser.reference(self.crops[f], self.tf[f].apply(clip.points[f]), clip.images[f],
+                                           clip.points[f]) for f in clip.targets}
+        self.window_tf = quality.metric_transform(clip.points[clip.window[0]]) if clip.window else None
+
+    def score(self, preds: dict) -> dict:
+        clip, rows = self.clip, []
+        for f in clip.targets:
+            pred = preds[f]
+            crop = quality.metric_crop(pred, self.tf[f])
+            m = quality.image_metrics(crop, self.crops[f])
+            full = quality.image_metrics(pred, clip.images[f])
+            m.update({f"{k}_full": v for k, v in full.items()})
+            m["akd"] = self.analyser.akd(crop, self.refs[f])
+            m["csim"] = self.analyser.csim(pred, self.refs[f])
+            rows.append(m)
+        out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        if self.window_tf is not None:
+            tf = self.window_tf
+            out["flicker"] = quality.flicker([quality.metric_crop(preds[f], tf) for f in clip.window],
+                                             [quality.metric_crop(clip.images[f], tf) for f in clip.window])
+        else:
+            out["flicker"] = float("nan")
+        out["n"] = len(rows)
+        return out
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    clip: str
+    method: str
+    k: int  # 0 for baselines (source frame only)
+    n: int
+    metrics: dict
+
+
+def _sheet_rows(clip: Clip, scorer: Scorer, preds_by_method: dict, columns: int = 8) -> list:
+    picks = [clip.targets[i] for i in spread(0, len(clip.targets) - 1, columns)]
+    rows = [[scorer.crops[f] for f in picks]]
+    for method, preds in preds_by_method.items():
+        rows.append([quality.metric_crop(preds[f], scorer.tf[f]) for f in picks])
+    return rows
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    tile = tile.copy()
+    cv2.putText(tile, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(tile, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+    return tile
+
+
+def write_movie(path, frames, fps: float) -> None:
+    """uint8 RGB frames (same even size) -> an H.264 mp4, written atomically."""
+    import av
+
+    from monalisa.files import atomic_path
+
+    h, w = frames[0].shape[:2]
+    with atomic_path(path) as tmp:
+        with av.open(str(tmp), "w", format="mp4") as out:
+            stream = out.add_stream("libx264", rate=max(1, int(round(fps or 25))))
+            stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+            for rgb in frames:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: h - h % 2, : w - w % 2]), format="rgb24")
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+
+
+def evaluate_clip(path, out: Path | None, methods: dict, protocol: Protocol, analyser=None, detector=None,
+                  progress=True) -> list:
+    """All methods on one clip -> [Result]. methods: label -> (k, predict). Writes OUT/<clip>/."""
+    from monalisa.nodes.sheet import write_contact_sheet
+
+    path = Path(path)
+    folder = out / path.stem if out is not None else None
+    key = {"protocol": protocol.key(), "methods": {m: k for m, (k, _) in methods.items()}}
+    if folder is not None and (folder / "metrics.json").is_file():
+        saved = json.loads((folder / "metrics.json").read_text())
+        if saved.get("key") == key:
+            log.info("%s: already evaluated (%s); skipped", path.name, folder / "metrics.json")
+            return [Result(**r) for r in saved["results"]]
+    clip = load_clip(path, protocol, detector, progress)
+    analyser = analyser or quality.FaceAnalyser()
+    scorer = Scorer(clip, analyser)
+    results, shown = [], {}
+    for label, (k, predict) in tqdm(methods.items(), desc=f"methods {clip.name}", disable=not progress):
+        preds = predict(clip, clip.driven)
+        m = scorer.score(preds)
+        results.append(Result(clip.name, label, k, int(m.pop("n")), m))
+        if label != "copy" and label != "warp-blur":
+            shown[label] = preds
+    if folder is not None:
+        order = [m for m in shown if m != "warp"] + (["warp"] if "warp" in shown else [])
+        rows = _sheet_rows(clip, scorer, {m: shown[m] for m in order})
+        labels = ["truth", *order]
+        rows = [[_label(r[0], lab), *r[1:]] for r, lab in zip(rows, labels)]
+        write_contact_sheet(folder / "contact_sheet.png", rows)
+        if clip.window:
+            tf = scorer.window_tf
+            movie = [np.concatenate([quality.metric_crop(clip.images[f], tf)]
+                                    + [quality.metric_crop(shown[m][f], tf) for m in order], axis=1)
+                     for f in clip.window]
+            write_movie(folder / "preview.mp4", movie, clip.fps)
+        write_json(folder / "metrics.json", {"key": key, "clip": str(path), "source": clip.source,
+                                             "targets": clip.targets, "window": clip.window,
+                                             "refs": {str(k): v for k, v in clip.refs.items()},
+                                             "results": [asdict(r) for r in results]})
+    return results
+
+
+def mean_rows(results: list) -> list:
+    """Mean over clips per (method, k), in first-seen order."""
+    groups = {}
+    for r in results:
+        groups.setdefault((r.method, r.k), []).append(r)
+    out = []
+    for (method, k), rs in groups.items():
+        metrics = {m: float(np.nanmean([r.metrics.get(m, np.nan) for r in rs])) for m in METRICS}
+        out.append(Result("mean", method, k, sum(r.n for r in rs), metrics))
+    return out
+
+
+def _fmt(metric: str, value: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    if metric.startswith("psnr"):
+        return f"{value:.2f}"
+    if metric == "akd":
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
+def markdown_table(rows: list, clips: int) -> str:
+    head = ["method", "K", *(f"{m} {BETTER[m]}" for m in METRICS)]
+    lines = [f"Self-reenactment on {clips} clip(s), mean over clips (crop {quality.CROP_SIZE}²; *_full: full frame)",
+             "", "| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * len(METRICS)]
+    for r in rows:
+        lines.append("| " + " | ".join([r.method, str(r.k or "–"), *(_fmt(m, r.metrics[m]) for m in METRICS)]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def results_csv(results: list) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["clip", "method", "k", "n", *METRICS])
+    for r in results:
+        w.writerow([r.clip, r.method, r.k, r.n, *(f"{r.metrics.get(m, float('nan')):.6g}" for m in METRICS)])
+    return buf.getvalue()
+
+
+def evaluate(clips, out=None, methods: dict | None = None, protocol: Protocol = Protocol(), progress=True) -> dict:
+    """Evaluate every clip; -> {"results": per clip, "means": per method, "table": Markdown}."""
+    clips = [Path(c) for c in clips]
+    missing = [str(c) for c in clips if not c.is_file()]
+    if missing:
+        raise InputError(f"{missing[0]}: clip not found; give movie files (mp4/mov/...) to evaluate")
+    methods = methods if methods is not None else {name: (0, fn) for name, fn in BASELINES.items()}
+    out = Path(out) if out is not None else None
+    from monalisa.nodes.detect import create_detector
+
+    detector, analyser = create_detector("dlib"), quality.FaceAnalyser()
+    results = []
+    for c in clips:
+        results.extend(evaluate_clip(c, out, methods, protocol, analyser, detector, progress))
+    means = mean_rows(results)
+    table = markdown_table(means, len(clips))
+    if out is not None:
+        write_text(out / "results.csv", results_csv(results + means))
+        write_text(out / "table.md", table)
+    return {"results": results, "means": means, "table": table}
+
+
+# --- monalisa through the render path --------------------------------------------------------
+
+
+def _to_srgb_u8(rgb_linear: np.ndarray) -> np.ndarray:
+    """Render output (working linear Rec.709, float) -> uint8 sRGB, as artists' viewers show it."""
+    x = np.clip(np.asarray(rgb_linear, np.float64), 0.0, 1.0)
+    srgb = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return np.clip(np.round(srgb * 255.0), 0, 255).astype(np.uint8)
+
+
+def render_method(model=None, identity_for=None):
+    """predict(clip, frames) through ``nodes.node.AnimatePortrait``: absolute retarget with the
+    clip's true landmarks (self-reenactment), no smoothing. identity_for(clip) -> baked .onnx or None."""
+
+    def predict(clip: Clip, frames) -> dict:
+        from monalisa.nodes.node import AnimatePortrait
+        from monalisa.nodes.trackfile import Track
+
+        h, w = clip.still.shape[:2]
+        track = Track(np.array(frames, np.int64), np.stack([clip.points[f] for f in frames]).astype(np.float32),
+                      (w, h))
+        still_track = Track(np.array([0], np.int64), clip.points[clip.source][None].astype(np.float32), (w, h))
+        identity = identity_for(clip) if identity_for is not None else None
+        node = AnimatePortrait(still=clip.still, track=track, model=model, identity=identity,
+                               still_landmarks=still_track, retarget="absolute", smooth=False)
+        return {r.frame: _to_srgb_u8(r.rgba[..., :3]) for r in node.render(list(frames))}
+
+    return predict
+
+
+def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_steps: int = 100,
+                    baselines_only: bool = False) -> dict:
+    """label -> (K, predict): monalisa feed-forward (the still alone), fine-tuned identities per K
+    (with a checkpoint), then the baselines."""
+    methods = {}
+    if not baselines_only:
+        try:
+            import monalisa.nodes.node  # noqa: F401
+        except ImportError:
+            log.warning("the render path (monalisa.nodes.node) is not available: baselines only")
+        else:
+            methods["monalisa"] = (1, render_method(model))
+            if checkpoint is not None:
+                from monalisa.models.checkpoint import load_checkpoint
+
+                ckpt = load_checkpoint(checkpoint)  # bad input before long work
+                for k in protocol.ks:
+                    methods[f"monalisa-ft{k}"] = (k, render_method(model, finetuned_identity(ckpt, k, finetune_steps)))
+    methods.update({name: (0, fn) for name, fn in BASELINES.items()})
+    return methods
+
+
+def finetuned_identity(ckpt, k: int, steps: int, workdir=None):
+    """-> identity_for(clip): fine-tune the checkpoint on the clip's K reference frames (crops from
+    ``nodes.facecrop``), export the baked generator, return its path (cached per clip and K)."""
+    import tempfile
+
+    cache = {}
+    root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="monalisa-eval-"))
+
+    def identity_for(clip: Clip):
+        if clip.name in cache:
+            return cache[clip.name]
+        import torch
+
+        from monalisa.export.pipeline import export_checkpoint
+        from monalisa.models.checkpoint import build_models
+        from monalisa.models.finetune import FinetuneConfig, finetune
+        from monalisa.models.identity import save_identity
+        from monalisa.nodes.facecrop import CropGeometry, model_crop, to_model
+
+        cfg = ckpt.config
+        geometry = CropGeometry(**ckpt.meta["crop"]) if "crop" in ckpt.meta else CropGeometry(
+            resolution=cfg.resolution, prepare_size=max(128, cfg.resolution))
+        crops = [model_crop(clip.images[f], clip.points[f], geometry) for f in clip.refs[k]]
+        images = torch.from_numpy(to_model(np.stack([c.image for c in crops])))
+        rasters = torch.from_numpy(to_model(np.stack([c.raster for c in crops])))
+        E, G, D = build_models(ckpt)
+        psi, e_hat = finetune(E, G, D, images, rasters, FinetuneConfig(steps=steps), progress=False)
+        pack = root / f"{clip.name}_k{k}" / "identity"
+        save_identity(pack, G, psi, e_hat, {"name": f"{clip.name}_k{k}", "base_checkpoint_sha256": ckpt.sha256,
+                                            "stills": [int(f) for f in clip.refs[k]], "steps": steps})
+        out = root / f"{clip.name}_k{k}" / "onnx"
+        export_checkpoint(ckpt.path, out, identity=pack, slim=False)
+        cache[clip.name] = out / "baked_generator.onnx"
+        return cache[clip.name]
+
+    return identity_for

@@ -1,0 +1,103 @@
+"""Metric sanity, the baselines on a real pair, and `monalisa evaluate` end to end on a short real clip."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from monalisa.cli import main
+from monalisa.models import evaluate as ev
+from monalisa.models import quality
+from monalisa.nodes.detect import create_detector
+from monalisa.nodes.media import iter_frames
+
+CLIP = Path(__file__).resolve().parents[2] / "assets" / "clips" / "liveportrait_d10.mp4"
+
+
+@pytest.fixture(scope="module")
+def analyser():
+    return quality.FaceAnalyser()
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """(still, still points, target, target points): frames 0 and 40 of a bundled real clip."""
+    det = create_detector("dlib")
+    got = {n: rgb for n, rgb in iter_frames(CLIP, 0, 40) if n in (0, 40)}
+    faces = {n: max(det.detect(rgb), key=lambda f: f.score) for n, rgb in got.items()}
+    return got[0], faces[0].points, got[40], faces[40].points
+
+
+def test_identical_images_score_perfectly(pair, analyser):
+    _, _, img, pts = pair
+    tf = quality.metric_transform(pts)
+    crop = quality.metric_crop(img, tf)
+    assert crop.shape == (quality.CROP_SIZE, quality.CROP_SIZE, 3)
+    m = quality.image_metrics(crop, crop)
+    assert m["l1"] == 0.0 and m["ssim"] == pytest.approx(1.0) and m["psnr"] == quality.PSNR_CAP
+    ref = analyser.reference(crop, tf.apply(pts), img, pts)
+    assert analyser.akd(crop, ref) == 0.0
+    assert analyser.csim(img, ref) == pytest.approx(1.0)
+    assert quality.flicker([crop, crop], [crop, crop]) == 0.0
+
+
+def test_metrics_see_a_difference(pair):
+    _, _, img, _ = pair
+    noisy = np.clip(img.astype(int) + np.random.default_rng(0).integers(-20, 21, img.shape), 0, 255).astype(np.uint8)
+    m = quality.image_metrics(noisy, img)
+    assert 0.02 < m["l1"] < 0.05 and 20 < m["psnr"] < 30 and m["ssim"] < 0.9
+    flat = np.zeros_like(img)
+    assert quality.flicker([flat, img], [flat, flat]) == pytest.approx(img.mean() / 255.0)
+
+
+def test_crop_jaw_spans_sixty_percent(pair):
+    _, _, _, pts = pair
+    p = quality.metric_transform(pts).apply(pts)
+    assert 0.5 < np.linalg.norm(p[16] - p[0]) / quality.CROP_SIZE < 0.7
+
+
+def test_baselines_on_a_real_pair(pair, analyser):
+    still, still_pts, target, target_pts = pair
+    clip = ev.Clip(CLIP, "pair", 41, 30.0, 0, {1: [0]}, [40], [], {0: still, 40: target},
+                   {0: still_pts, 40: target_pts})
+    scorer = ev.Scorer(clip, analyser)
+    scores = {name: scorer.score(fn(clip, [40])) for name, fn in ev.BASELINES.items()}
+    # the warp moves the still's landmarks onto the target's: AKD falls well below copying the still
+    assert scores["warp"]["akd"] < scores["copy"]["akd"] - 1.0
+    assert scores["warp"]["ssim"] > scores["copy"]["ssim"]
+    # the blur control differs from the warp, and only slightly
+    assert scores["warp-blur"]["l1"] != scores["warp"]["l1"]
+    assert abs(scores["warp-blur"]["ssim"] - scores["warp"]["ssim"]) < 0.1
+    warped = ev.warp_source(clip, [40])[40]
+    assert warped.shape == still.shape and warped.dtype == np.uint8 and not np.array_equal(warped, still)
+
+
+def test_blur_sigma_is_in_metric_pixels(pair):
+    _, _, _, pts = pair
+    scale = np.sqrt(abs(np.linalg.det(quality.metric_transform(pts).matrix[:, :2])))
+    assert ev.blur_sigma(pts) * scale == pytest.approx(ev.BLUR_SIGMA)
+
+
+def test_evaluate_end_to_end(tmp_path, capsys):
+    out = tmp_path / "eval"
+    rc = main(["evaluate", str(CLIP), "--baselines-only", "--targets", "3", "--window", "3", "--k", "1",
+               "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "| warp |" in printed and "| copy |" in printed and "| warp-blur |" in printed
+    rows = (out / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("clip,method,k,n,l1,psnr,ssim") and len(rows) == 1 + 3 + 3
+    assert (out / "liveportrait_d10" / "contact_sheet.png").stat().st_size > 1000
+    assert (out / "liveportrait_d10" / "preview.mp4").stat().st_size > 1000
+    means = {r.split(",")[1]: r.split(",") for r in rows if r.startswith("mean")}
+    assert float(means["warp"][4]) < float(means["copy"][4])  # L1 of the crop
+    stamp = (out / "liveportrait_d10" / "metrics.json").stat().st_mtime_ns
+    assert main(["evaluate", str(CLIP), "--baselines-only", "--targets", "3", "--window", "3", "--k", "1",
+                 "--out", str(out)]) == 0
+    assert (out / "liveportrait_d10" / "metrics.json").stat().st_mtime_ns == stamp  # resumed: not redone
+
+
+def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "missing.mp4"), "--baselines-only"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.mp4" in err[0] and "not found" in err[0]
+    assert main(["evaluate", str(CLIP), "--k", "0"]) == 2
