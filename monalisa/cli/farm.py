@@ -1,0 +1,75 @@
+"""``monalisa farm``: Open Job Description job bundles and the per-chunk task they run.
+
+  monalisa farm bundle --still S --track T --out BUNDLE_DIR [--render PATTERN] [--frames A-B]
+                       [--chunk-size N] [--device cpu|cuda] [--identity X.onnx] [--model DIR]
+  monalisa farm run-chunk --still S --track T --out PATTERN --frames A-B   (what each farm task runs)
+  monalisa farm template                                                     (print the template path)
+"""
+
+from __future__ import annotations
+
+
+def _shot_arguments(p, out_help: str) -> None:
+    p.add_argument("--still", default="", help="the portrait to animate")
+    p.add_argument("--track", default="", help="landmark track JSON from `monalisa track`")
+    p.add_argument("--plate", default="", help="driving plate, when there is no track")
+    p.add_argument("--identity", default="", help="baked identity generator .onnx (optional)")
+    p.add_argument("--model", default="", help="exported model folder (default: the bundled reference)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--frames", default="", help="frame range, e.g. 1001-1100 (default: the whole track)")
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("farm", help="render on a farm with Open Job Description",
+                            description="Write OpenJD job bundles for a shot and run their chunks.")
+    verbs = parser.add_subparsers(dest="farm_command", required=True, metavar="VERB")
+
+    b = verbs.add_parser("bundle", help="write a ready job bundle (template + parameter values) for a shot")
+    _shot_arguments(b, "bundle folder")
+    b.add_argument("--out", required=True, help="bundle folder to write")
+    b.add_argument("--render", default="", help="output frame pattern (default: BUNDLE/../render/STILL.####.exr)")
+    b.add_argument("--chunk-size", type=int, default=10, help="frames per farm task (default 10)")
+    b.add_argument("--name", default="", help="job name (default: the output's name)")
+    b.add_argument("--no-chunking", action="store_true",
+                   help="one task per frame range, for farms without the TASK_CHUNKING extension")
+    b.set_defaults(run=run)
+
+    c = verbs.add_parser("run-chunk", help="render one chunk of frames, reporting openjd_progress/status")
+    _shot_arguments(c, "frame pattern")
+    c.add_argument("--out", required=True, help="output frame pattern, e.g. shot.####.exr")
+    c.add_argument("--monalisa", default="", help="the monalisa command to run (default: this one)")
+    c.set_defaults(run=run)
+
+    t = verbs.add_parser("template", help="print the path of the job template")
+    t.set_defaults(run=run)
+
+
+def _settings(args, out: str):
+    from monalisa.plugin.core import RenderSettings
+
+    return RenderSettings(still=args.still, track=args.track, plate=args.plate, identity=args.identity,
+                          model=args.model, out=out, frames=args.frames, device=args.device)
+
+
+def run(args) -> int:
+    if args.farm_command == "template":
+        from monalisa.plugin.farm.bundle import TEMPLATE
+
+        print(TEMPLATE)
+        return 0
+    if args.farm_command == "bundle":
+        from monalisa.plugin.farm.bundle import write_bundle
+
+        bundle = write_bundle(_settings(args, args.render), args.out, chunk_size=args.chunk_size,
+                              chunking=not args.no_chunking, name=args.name)
+        print(f"monalisa farm: bundle {bundle.path}: {len(bundle.frames)} frames in {len(bundle.chunks)} tasks "
+              f"-> {bundle.parameters['Render']}")
+        print(f"  run here: openjd run {bundle.path / 'template.yaml'} "
+              f"--job-param file://{bundle.path / 'openjd_parameters.json'}")
+        return 0
+    from monalisa.plugin.core import HostInputError
+    from monalisa.plugin.farm.chunk import run_chunk
+
+    if not args.frames:
+        raise HostInputError("run-chunk needs --frames (the chunk's frames, e.g. 1001-1010)")
+    return run_chunk(_settings(args, args.out), args.frames, executable=args.monalisa)

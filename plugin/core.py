@@ -1,0 +1,304 @@
+"""The host-agnostic core behind the Nuke node, the Blender add-on and the farm wrapper.
+
+Every decision a host entry makes lives here, in plain Python (standard library only, so Blender's
+own Python, which has no monalisa installed, can load this file by path): what a shot's settings
+are and whether they are usable, how frame ranges and output patterns read, which ``monalisa``
+command renders a range or writes a farm bundle, and how a background render is started and
+watched. The hosts only move values between their widgets and :class:`RenderSettings`.
+
+Errors are :class:`HostInputError` (a :class:`monalisa.errors.InputError` when monalisa is
+importable): one line naming the value and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+try:  # inside the monalisa environment the CLI prints these as one line, exit 2
+    from monalisa.errors import InputError as _Base
+except ImportError:  # loaded by path in a host's own Python (Blender)
+    _Base = Exception
+
+__all__ = [
+    "HostInputError", "RenderSettings", "KNOBS", "DEVICES", "parse_frames", "format_frames", "frame_path",
+    "pattern_for", "check_settings", "render_command", "bundle_command", "monalisa_command",
+    "start_render", "render_progress", "run_bundle", "stale_temp_files",
+]
+
+DEVICES = ("cpu", "cuda")
+_PATTERN = re.compile(r"(#+|@+|%0?(\d*)d)")
+
+
+class HostInputError(_Base):
+    """A setting a host passed that cannot be used; the message says which and what to do."""
+
+    exit_code = 2
+
+
+@dataclass
+class RenderSettings:
+    """One shot: what ``monalisa render`` needs. Empty strings mean "not set"."""
+
+    still: str = ""
+    track: str = ""
+    plate: str = ""
+    identity: str = ""
+    model: str = ""
+    out: str = ""  # frame pattern: shot.####.exr, shot.%04d.exr or shot.@@@@.exr
+    frames: str = ""  # "1001-1100", "1001-1010,1020"; empty = every frame of the track
+    device: str = "cpu"
+
+    @classmethod
+    def from_mapping(cls, values) -> "RenderSettings":
+        """From a host's knob/property values (unknown keys ignored, None read as empty)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: ("" if v is None else str(v)).strip() for k, v in dict(values).items() if k in names})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+#: The node's user knobs, in order, for hosts that build a UI from a list:
+#: (name, kind, label, default, tooltip). kind: file | string | choice.
+KNOBS = (
+    ("still", "file", "still", "", "the portrait to animate (image)"),
+    ("track", "file", "track", "", "landmark track JSON from `monalisa track` (or set plate)"),
+    ("plate", "file", "plate", "", "driving plate (movie or image sequence) when there is no track"),
+    ("identity", "file", "identity", "", "optional baked identity generator (.onnx) from `monalisa export --identity`"),
+    ("model", "file", "model", "", "optional exported model folder (default: the bundled reference model)"),
+    ("out", "file", "output", "", "output frames, e.g. /shots/sh010/monalisa/sh010.####.exr"),
+    ("frames", "string", "frame range", "", "e.g. 1001-1100; empty = the whole track"),
+    ("device", "choice", "device", "cpu", "cpu or cuda"),
+)
+
+
+def parse_frames(spec) -> list:
+    """ "1001-1004,1010" -> [1001, 1002, 1003, 1004, 1010] (sorted, unique). "N-N" is one frame."""
+    text = str(spec).strip()
+    if not text:
+        raise HostInputError("frame range is empty; give frames like 1001-1100")
+    frames = set()
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(-?\d+)(?:\s*-\s*(-?\d+))?(?::(\d+))?", part)
+        if not m:
+            raise HostInputError(f"frame range {text!r}: cannot read {part!r}; write it like 1001-1100 or 1001-1010,1020")
+        a = int(m.group(1))
+        b = int(m.group(2)) if m.group(2) is not None else a
+        step = int(m.group(3) or 1)
+        if b < a or step < 1:
+            raise HostInputError(f"frame range {text!r}: {part!r} runs backwards; write first-last")
+        frames.update(range(a, b + 1, step))
+    return sorted(frames)
+
+
+def format_frames(frames) -> str:
+    """[1001, 1002, 1003, 1010] -> "1001-1003,1010"."""
+    frames = sorted(set(int(f) for f in frames))
+    parts, start = [], None
+    for i, f in enumerate(frames):
+        if start is None:
+            start = f
+        if i + 1 == len(frames) or frames[i + 1] != f + 1:
+            parts.append(f"{start}" if start == f else f"{start}-{f}")
+            start = None
+    return ",".join(parts)
+
+
+def _pattern_token(pattern: str):
+    matches = list(_PATTERN.finditer(Path(pattern).name))
+    if len(matches) != 1:
+        raise HostInputError(f"output {pattern!r}: the file name needs exactly one frame number token "
+                             "(#### , %04d or @@@@), e.g. shot.####.exr")
+    return matches[0]
+
+
+def _padding(token) -> int:
+    text = token.group(1)
+    if text[0] in "#@":
+        return len(text)
+    return int(token.group(2) or 1)
+
+
+def frame_path(pattern, frame: int) -> str:
+    """The file of ``frame`` for ``pattern`` (#### = 4 digits, %04d, @@@@)."""
+    pattern = str(pattern)
+    token = _pattern_token(pattern)
+    name = Path(pattern).name
+    number = f"{int(frame):0{_padding(token)}d}"
+    return str(Path(pattern).with_name(name[: token.start()] + number + name[token.end():]))
+
+
+def pattern_for(pattern, style: str) -> str:
+    """The same sequence in a host's notation: "printf" (%04d, Nuke's Read) or "hash" (####)."""
+    token = _pattern_token(str(pattern))
+    name = Path(pattern).name
+    pad = _padding(token)
+    new = f"%0{pad}d" if style == "printf" else "#" * pad
+    return str(Path(pattern).with_name(name[: token.start()] + new + name[token.end():]))
+
+
+def _existing(value: str, what: str, fix: str) -> str:
+    path = Path(os.path.expanduser(value)).absolute()
+    if not path.exists():
+        raise HostInputError(f"{what} {path} does not exist; {fix}")
+    return str(path)
+
+
+def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSettings:
+    """A copy with absolute paths, every input checked to exist; HostInputError otherwise."""
+    s = RenderSettings(**settings.to_dict())
+    if not s.still:
+        raise HostInputError("no still given; choose the portrait image to animate")
+    s.still = _existing(s.still, "still", "choose the portrait image to animate")
+    if bool(s.track) == bool(s.plate):
+        raise HostInputError("give either a track (from `monalisa track`) or a plate, not "
+                             + ("both" if s.track else "neither"))
+    if s.track:
+        s.track = _existing(s.track, "track", "write one with `monalisa track PLATE --out TRACK.json`")
+    if s.plate:
+        if not any(t in Path(s.plate).name for t in ("#", "@", "%")):
+            s.plate = _existing(s.plate, "plate", "check the path")
+        else:
+            s.plate = str(Path(os.path.expanduser(s.plate)).absolute())
+    if s.identity:
+        s.identity = _existing(s.identity, "identity", "export one with `monalisa export --identity`")
+    if s.model:
+        s.model = _existing(s.model, "model folder", "point it at a `monalisa export` output folder")
+    if s.device not in DEVICES:
+        raise HostInputError(f"device {s.device!r} is unknown; use one of: {', '.join(DEVICES)}")
+    if s.frames:
+        s.frames = format_frames(parse_frames(s.frames))
+    if need_out or s.out:
+        if not s.out:
+            raise HostInputError("no output given; set a frame pattern like /shots/sh010/sh010.####.exr")
+        s.out = str(Path(os.path.expanduser(s.out)).absolute())
+        _pattern_token(s.out)
+    return s
+
+
+def monalisa_command(executable: str = "") -> list:
+    """How to call monalisa: ``executable`` when given, else $MONALISA_EXECUTABLE, else the
+    ``monalisa`` beside this Python, else ``monalisa`` on PATH, else ``python -m monalisa``."""
+    chosen = executable or os.environ.get("MONALISA_EXECUTABLE", "")
+    if chosen:
+        found = shutil.which(chosen) or (chosen if Path(chosen).is_file() else "")
+        if not found:
+            raise HostInputError(f"monalisa executable {chosen!r} not found; point it at the `monalisa` "
+                                 "command of the environment monalisa is installed in")
+        return [found]
+    beside = Path(sys.executable).with_name("monalisa")
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("monalisa")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "monalisa"]
+
+
+def render_command(settings: RenderSettings, frames=None, executable: str = "") -> list:
+    """The ``monalisa render`` command line for ``settings`` (already checked), over ``frames``
+    (a spec or a list; default: the settings' range, else the whole track)."""
+    s = settings
+    cmd = monalisa_command(executable) + ["render", "--still", s.still]
+    cmd += ["--track", s.track] if s.track else ["--plate", s.plate]
+    if s.identity:
+        cmd += ["--identity", s.identity]
+    if s.model:
+        cmd += ["--model", s.model]
+    cmd += ["--out", s.out, "--device", s.device]
+    if frames is not None and not isinstance(frames, str):
+        frames = format_frames(frames)
+    frames = frames or s.frames
+    if frames:
+        cmd += ["--frames", frames]
+    return cmd
+
+
+def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> list:
+    """The ``monalisa farm bundle`` command line writing a job bundle for ``settings``."""
+    s = settings
+    cmd = monalisa_command(executable) + ["farm", "bundle", "--still", s.still]
+    cmd += ["--track", s.track] if s.track else ["--plate", s.plate]
+    for flag, value in (("--identity", s.identity), ("--model", s.model), ("--render", s.out),
+                        ("--frames", s.frames)):
+        if value:
+            cmd += [flag, value]
+    cmd += ["--device", s.device, "--chunk-size", str(int(chunk_size)), "--out", str(bundle_dir)]
+    return cmd
+
+
+def _pdeathsig():  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child dies with its parent, so killing a farm task kills its render."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def start_render(settings: RenderSettings, log_path, executable: str = "", frames=None) -> subprocess.Popen:
+    """Start ``monalisa render`` in the background, its output going to ``log_path``."""
+    s = check_settings(settings)
+    cmd = render_command(s, frames, executable)
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    finally:
+        log.close()
+
+
+def render_progress(pattern, frames) -> tuple:
+    """(frames done, frames asked) for a render into ``pattern``: a frame is done once its file
+    exists under its final name (monalisa renames finished frames into place)."""
+    frames = parse_frames(frames) if isinstance(frames, str) else list(frames)
+    return sum(1 for f in frames if _nonempty(frame_path(pattern, f))), len(frames)
+
+
+def _nonempty(path) -> bool:
+    try:
+        return os.stat(path).st_size > 0
+    except OSError:
+        return False
+
+
+def stale_temp_files(pattern, frames) -> list:
+    """Temporary files a killed monalisa writer left beside ``frames``' outputs: hidden files named
+    ``.NAME.<random>...`` with ``tmp`` in the name (monalisa.files.atomic_path's scheme)."""
+    wanted = {}
+    for f in frames:
+        p = Path(frame_path(pattern, f))
+        wanted.setdefault(p.parent, set()).add(p.name)
+    found = []
+    for folder, names in wanted.items():
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            n = entry.name
+            if n.startswith(".") and "tmp" in n and entry.is_file():
+                if any(n.startswith(f".{name}.") for name in names):
+                    found.append(entry)
+    return sorted(found)
+
+
+def run_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> str:
+    """Write a farm bundle with ``monalisa farm bundle``; returns its folder or raises HostInputError
+    with monalisa's own one-line message."""
+    s = check_settings(settings, need_out=False)
+    proc = subprocess.run(bundle_command(s, bundle_dir, chunk_size, executable), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+        raise HostInputError(lines[-1] if lines else f"monalisa farm bundle exited {proc.returncode}")
+    return str(Path(bundle_dir).absolute())

@@ -1,0 +1,116 @@
+"""One farm task: render a chunk of frames and report to Open Job Description.
+
+``run_chunk`` runs ``monalisa render`` over the chunk's frames in a child process and, while it
+runs, prints the lines an OpenJD worker reads from a task's stdout:
+
+- ``openjd_status: <text>``   what the task is doing
+- ``openjd_progress: <0-100>`` the share of the chunk's frames finished (files under their final name)
+- ``openjd_fail: <text>``      why the task failed (a non-zero exit comes with it)
+
+The render's own output is passed through to the task log. Before starting, temporary files that
+a killed writer left beside this chunk's frames are removed (monalisa's own ``.NAME.*tmp*``
+names), so a chunk killed mid-frame and run again leaves no partial file; finished frames are
+skipped by the render itself. The child dies with this process (Linux PR_SET_PDEATHSIG), and a
+SIGTERM from the worker is passed on to it.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from monalisa.plugin.core import (RenderSettings, _pdeathsig, check_settings, format_frames, frame_path,
+                                  parse_frames, render_command, render_progress, stale_temp_files)
+
+log = logging.getLogger(__name__)
+
+
+def _say(stream, kind: str, text) -> None:
+    stream.write(f"openjd_{kind}: {text}\n")
+    stream.flush()
+
+
+def _forward(pipe, stream, lines: list) -> None:
+    for line in iter(pipe.readline, ""):
+        lines.append(line.rstrip("\n"))
+        if len(lines) > 200:
+            del lines[:100]
+        stream.write(line if line.endswith("\n") else line + "\n")
+        stream.flush()
+    pipe.close()
+
+
+def _reason(lines: list, rc: int) -> str:
+    """The render's own one-line error when it printed one, else its last line."""
+    for line in reversed(lines):
+        if "error:" in line or "failed" in line.lower():
+            return line.strip()
+    tail = [ln.strip() for ln in lines if ln.strip()]
+    return tail[-1] if tail else f"monalisa render exited {rc}"
+
+
+def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: float = 0.5, stream=None) -> int:
+    """Render ``frames`` (a spec like "1001-1010") for ``settings``; returns the exit code for the task."""
+    stream = stream or sys.stdout
+    s = check_settings(settings)
+    wanted = parse_frames(frames)
+    spec = format_frames(wanted)
+    for stale in stale_temp_files(s.out, wanted):
+        log.info("removing %s, left by an interrupted render", stale)
+        stream.write(f"monalisa farm: removing {stale} (left by an interrupted render)\n")
+        stale.unlink(missing_ok=True)
+    done, total = render_progress(s.out, wanted)
+    _say(stream, "status", f"rendering frames {spec} ({done} of {total} already done)")
+    _say(stream, "progress", f"{100.0 * done / total:.1f}")
+    cmd = render_command(s, wanted, executable)
+    stream.write("monalisa farm: " + " ".join(cmd) + "\n")
+    stream.flush()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            text=True, bufsize=1, preexec_fn=_pdeathsig)
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def _pass_on(signum, frame):  # the worker cancels: stop the render, which keeps only whole frames
+        proc.terminate()
+
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+        signal.signal(signal.SIGTERM, _pass_on)
+    lines: list = []
+    reader = threading.Thread(target=_forward, args=(proc.stdout, stream, lines), daemon=True)
+    reader.start()
+    try:
+        last = done
+        while proc.poll() is None:
+            time.sleep(poll)
+            now, _ = render_progress(s.out, wanted)
+            if now != last:
+                _say(stream, "progress", f"{100.0 * now / total:.1f}")
+                _say(stream, "status", f"frames {spec}: {now} of {total} done")
+                last = now
+        reader.join()
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            proc.kill()
+    rc = proc.returncode
+    done, _ = render_progress(s.out, wanted)
+    missing = [f for f in wanted if done < total and not _is_done(s.out, f)]
+    if rc != 0:
+        _say(stream, "fail", f"frames {spec}: {_reason(lines, rc)}")
+        return rc if rc > 0 else 1
+    if missing:
+        _say(stream, "fail", f"frames {spec}: monalisa render finished but frame {missing[0]} "
+                             f"({frame_path(s.out, missing[0])}) was not written; see the render log above")
+        return 1
+    _say(stream, "progress", "100.0")
+    _say(stream, "status", f"frames {spec} done")
+    return 0
+
+
+def _is_done(pattern, frame) -> bool:
+    return render_progress(pattern, [frame])[0] == 1
