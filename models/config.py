@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from monalisa.errors import ConfigError
 
 
+GENERATORS = ("plain", "warp")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Sizes of the embedder E, generator G and discriminator D (Zakharov et al. 2019)."""
@@ -19,6 +22,7 @@ class ModelConfig:
     num_res_blocks: int = 4  # AdaIN residual blocks in G's bottleneck
     attention_resolution: int = 16  # self-attention after the block at this side (0: none)
     num_videos: int = 1  # rows of D's W matrix (one per training video)
+    generator: str = "plain"  # "plain": G(y, e) -> image; "warp": G(y, warped still, e) -> correction, mask
 
     def __post_init__(self):
         r = self.resolution
@@ -28,6 +32,8 @@ class ModelConfig:
             raise ConfigError(f"num_down={self.num_down} leaves a bottleneck under 4 px at {r}")
         if min(self.base_width, self.max_width, self.embed_dim, self.num_videos) < 1:
             raise ConfigError("widths, embed_dim and num_videos must be positive")
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
 
     def width(self, level: int) -> int:
         """Channels after `level` + 1 downsampling blocks."""
@@ -53,6 +59,17 @@ PRESETS = {
     "paper": ModelConfig(resolution=256, base_width=64, max_width=512, embed_dim=512,
                          num_down=4, num_res_blocks=5, attention_resolution=32),
 }
+
+# warp-conditioned (bi-layer) generator, models/warpgen.py: a light per-frame network beside the
+# still's texture warped at full resolution; it predicts a correction and a blend mask
+PRESETS.update({
+    "warp_small": ModelConfig(resolution=64, base_width=16, max_width=128, embed_dim=128,
+                              num_down=3, num_res_blocks=2, attention_resolution=0, generator="warp"),
+    "warp_medium": ModelConfig(resolution=128, base_width=16, max_width=128, embed_dim=128,
+                               num_down=4, num_res_blocks=2, attention_resolution=0, generator="warp"),
+    "warp": ModelConfig(resolution=256, base_width=16, max_width=256, embed_dim=256,
+                        num_down=5, num_res_blocks=3, attention_resolution=0, generator="warp"),
+})
 
 
 def get_config(name: str, **overrides) -> ModelConfig:
