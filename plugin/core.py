@@ -28,7 +28,7 @@ except ImportError:  # loaded by path in a host's own Python (Blender)
 __all__ = [
     "HostInputError", "RenderSettings", "KNOBS", "DEVICES", "parse_frames", "format_frames", "frame_path",
     "pattern_for", "check_settings", "render_command", "bundle_command", "monalisa_command",
-    "start_render", "render_progress", "run_bundle", "stale_temp_files",
+    "start_render", "render_progress", "run_bundle",
 ]
 
 DEVICES = ("cpu", "cuda")
@@ -123,7 +123,7 @@ def _padding(token) -> int:
     text = token.group(1)
     if text[0] in "#@":
         return len(text)
-    return int(token.group(2) or 1)
+    return int(token.group(2) or 0)
 
 
 def frame_path(pattern, frame: int) -> str:
@@ -131,7 +131,8 @@ def frame_path(pattern, frame: int) -> str:
     pattern = str(pattern)
     token = _pattern_token(pattern)
     name = Path(pattern).name
-    number = f"{int(frame):0{_padding(token)}d}"
+    frame, pad = int(frame), _padding(token)
+    number = f"-{abs(frame):0{pad}d}" if frame < 0 else f"{frame:0{pad}d}"  # as monalisa.nodes.writer
     return str(Path(pattern).with_name(name[: token.start()] + number + name[token.end():]))
 
 
@@ -271,25 +272,6 @@ def _nonempty(path) -> bool:
         return os.stat(path).st_size > 0
     except OSError:
         return False
-
-
-def stale_temp_files(pattern, frames) -> list:
-    """Temporary files a killed monalisa writer left beside ``frames``' outputs: hidden files named
-    ``.NAME.<random>...`` with ``tmp`` in the name (monalisa.files.atomic_path's scheme)."""
-    wanted = {}
-    for f in frames:
-        p = Path(frame_path(pattern, f))
-        wanted.setdefault(p.parent, set()).add(p.name)
-    found = []
-    for folder, names in wanted.items():
-        if not folder.is_dir():
-            continue
-        for entry in folder.iterdir():
-            n = entry.name
-            if n.startswith(".") and "tmp" in n and entry.is_file():
-                if any(n.startswith(f".{name}.") for name in names):
-                    found.append(entry)
-    return sorted(found)
 
 
 def run_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> str:

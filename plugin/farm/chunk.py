@@ -7,11 +7,11 @@ runs, prints the lines an OpenJD worker reads from a task's stdout:
 - ``openjd_progress: <0-100>`` the share of the chunk's frames finished (files under their final name)
 - ``openjd_fail: <text>``      why the task failed (a non-zero exit comes with it)
 
-The render's own output is passed through to the task log. Before starting, temporary files that
-a killed writer left beside this chunk's frames are removed (monalisa's own ``.NAME.*tmp*``
-names), so a chunk killed mid-frame and run again leaves no partial file; finished frames are
-skipped by the render itself. The child dies with this process (Linux PR_SET_PDEATHSIG), and a
-SIGTERM from the worker is passed on to it.
+The render's own output is passed through to the task log. Before starting, the temporaries a
+killed writer left beside this chunk's frames are removed (monalisa.files.remove_stale_temps:
+pid-tagged names whose process is gone), so a chunk killed mid-frame and run again leaves no
+partial file; finished frames are skipped by the render itself. The child dies with this process
+(Linux PR_SET_PDEATHSIG), and a SIGTERM from the worker is passed on to it.
 """
 
 from __future__ import annotations
@@ -23,8 +23,11 @@ import sys
 import threading
 import time
 
+from pathlib import Path
+
+from monalisa.files import remove_stale_temps
 from monalisa.plugin.core import (RenderSettings, _pdeathsig, check_settings, format_frames, frame_path,
-                                  parse_frames, render_command, render_progress, stale_temp_files)
+                                  parse_frames, render_command, render_progress)
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +62,10 @@ def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: floa
     s = check_settings(settings)
     wanted = parse_frames(frames)
     spec = format_frames(wanted)
-    for stale in stale_temp_files(s.out, wanted):
-        log.info("removing %s, left by an interrupted render", stale)
-        stream.write(f"monalisa farm: removing {stale} (left by an interrupted render)\n")
-        stale.unlink(missing_ok=True)
+    for frame in wanted:  # what a killed writer of this chunk left (its process is gone)
+        target = Path(frame_path(s.out, frame))
+        for stale in remove_stale_temps(target.parent, target.name):
+            stream.write(f"monalisa farm: removed {stale} (left by an interrupted render)\n")
     done, total = render_progress(s.out, wanted)
     _say(stream, "status", f"rendering frames {spec} ({done} of {total} already done)")
     _say(stream, "progress", f"{100.0 * done / total:.1f}")

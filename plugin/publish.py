@@ -1,0 +1,395 @@
+"""Publishing a monalisa render with pyblish: the request, the plug-ins' shared helpers, the driver.
+
+The plug-ins live one per file in ``plugin/pyblish/`` (found by pyblish through
+``PYBLISHPLUGINPATH`` or by :func:`discover`). They read what to publish from
+``context.data["monalisa.publish"]`` (a :class:`PublishRequest` as a dict), which
+:func:`run_publish` sets; a host without the driver can instead point ``$MONALISA_PUBLISH`` at a
+JSON file of the same dict.
+
+A publish lands in ``ROOT/NAME/vNNN/`` (``render/``, ``models/``, ``review/``, ``publish.json``),
+built under a hidden temporary name and renamed into place. The version number is one more than
+any ``vNNN`` entry already there, complete or not, so an existing version, even a half-written one
+left by a crash elsewhere, is never reused or overwritten.
+
+:func:`run_publish` reads pyblish's results (``pyblish.util.publish`` does not raise) and returns
+every failure with the plug-in's label and message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from monalisa.errors import InputError, MonalisaError
+
+log = logging.getLogger(__name__)
+
+PLUGIN_DIR = Path(__file__).with_name("pyblish")
+REQUEST_KEY = "monalisa.publish"
+ENV_REQUEST = "MONALISA_PUBLISH"
+RENDER_FAMILY = "monalisa.render"
+MODEL_FAMILY = "monalisa.model"
+_VERSION = re.compile(r"^\.?v(\d{3,})(?:$|\.)")
+
+
+class PublishRequestError(InputError):
+    """A publish request that names missing files or an unusable folder."""
+
+
+@dataclass
+class PublishRequest:
+    render: str  # frame pattern of the rendered sequence
+    still: str
+    root: str  # publish root; versions go to ROOT/NAME/vNNN
+    name: str = ""  # default: the render's name before its frame number
+    frames: str = ""  # default: the track's frames, else the frames found on disk
+    track: str = ""
+    model: str = ""  # exported model folder; default: the bundled reference model
+    identity: str = ""
+    fps: float = 24.0
+    comment: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data) -> "PublishRequest":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in dict(data).items() if k in known})
+
+
+def default_model_dir() -> Path:
+    """The bundled reference model's ONNX folder."""
+    import monalisa
+
+    return Path(monalisa.__file__).resolve().parent / "weights" / "reference" / "onnx"
+
+
+def checked_request(req: PublishRequest) -> PublishRequest:
+    """Absolute paths, inputs checked to exist (one-line PublishRequestError otherwise)."""
+    from monalisa.plugin.core import HostInputError, format_frames, parse_frames, pattern_for
+
+    r = PublishRequest.from_dict(req.to_dict())
+
+    def need(value, what, fix):
+        if not value:
+            raise PublishRequestError(f"no {what} given; {fix}")
+        p = Path(os.path.expanduser(value)).absolute()
+        if not p.exists():
+            raise PublishRequestError(f"{what} {p} does not exist; {fix}")
+        return str(p)
+
+    r.still = need(r.still, "still", "give the portrait the render animated (--still)")
+    image_size(r.still)  # readable as an image, before any plug-in runs
+    if not r.render:
+        raise PublishRequestError("no render given; give the rendered frames' pattern (--render shot.####.exr)")
+    try:
+        r.render = str(Path(os.path.expanduser(pattern_for(r.render, "hash"))).absolute())
+        r.frames = format_frames(parse_frames(r.frames)) if r.frames else ""
+    except HostInputError as exc:
+        raise PublishRequestError(str(exc)) from None
+    if r.track:
+        r.track = need(r.track, "track", "give the track file the render used (--track)")
+    r.model = need(r.model, "model folder", "give the exported model folder the render used (--model)") \
+        if r.model else str(default_model_dir())
+    if not Path(r.model).is_dir():
+        raise PublishRequestError(f"model folder {r.model} does not exist; give the exported model folder the render used (--model)")
+    if r.identity:
+        r.identity = need(r.identity, "identity", "give the baked identity .onnx the render used (--identity)")
+    if not r.root:
+        raise PublishRequestError("no publish root given (--to FOLDER)")
+    r.root = str(Path(os.path.expanduser(r.root)).absolute())
+    if Path(r.root).exists() and not Path(r.root).is_dir():
+        raise PublishRequestError(f"publish root {r.root} is a file; choose a folder")
+    r.name = r.name or Path(r.render).name.split(".")[0] or Path(r.still).stem
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", r.name) or r.name.startswith("."):
+        raise PublishRequestError(f"publish name {r.name!r} must be letters, digits, '_', '-' or '.' (--name)")
+    return r
+
+
+# ---------------------------------------------------------------- helpers the plug-ins share
+
+def request_from(context) -> PublishRequest | None:
+    data = context.data.get(REQUEST_KEY)
+    if data is None and os.environ.get(ENV_REQUEST):
+        with open(os.environ[ENV_REQUEST], encoding="utf-8") as f:
+            data = json.load(f)
+    return None if data is None else PublishRequest.from_dict(data)
+
+
+def sequence_files(pattern) -> dict:
+    """{frame: path} of the files on disk matching ``pattern``."""
+    from monalisa.plugin.core import _pattern_token
+
+    pattern = str(pattern)
+    token = _pattern_token(pattern)
+    name = Path(pattern).name
+    rx = re.compile(re.escape(name[: token.start()]) + r"(-?\d+)" + re.escape(name[token.end():]) + r"$")
+    folder = Path(pattern).parent
+    found = {}
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            m = rx.match(entry.name)
+            if m and not entry.name.startswith("."):
+                found[int(m.group(1))] = str(entry)
+    return dict(sorted(found.items()))
+
+
+def expected_frames(req: PublishRequest) -> list:
+    """The frames the publish must hold: --frames, else the track's, else first..last on disk."""
+    from monalisa.plugin.core import parse_frames
+
+    if req.frames:
+        return parse_frames(req.frames)
+    if req.track:
+        from monalisa.nodes import trackfile
+
+        return [int(f) for f in trackfile.load(req.track).frames]
+    on_disk = sequence_files(req.render)
+    return list(range(min(on_disk), max(on_disk) + 1)) if on_disk else []
+
+
+def image_size(path) -> tuple:
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        raise PublishRequestError(f"{path}: cannot be read as an image ({oiio.geterror()})")
+    try:
+        spec = inp.spec()
+        return spec.width, spec.height
+    finally:
+        inp.close()
+
+
+def headers(instance) -> dict:
+    """{frame: header dict} of the readable, non-empty frames of a render instance (cached).
+    Missing, empty and unreadable frames are left out: other validators report them."""
+    if "headers" not in instance.data:
+        from monalisa.nodes.writer import read_header
+
+        out = {}
+        for frame, path in instance.data["files"].items():
+            try:
+                if os.path.getsize(path) == 0:
+                    continue
+            except OSError:
+                continue
+            header = read_header(path)
+            if header is not None:
+                out[frame] = header
+        instance.data["headers"] = out
+    return instance.data["headers"]
+
+
+def frame_list(frames) -> str:
+    """A short list for messages: "1003" / "1003, 1004 and 3 more"."""
+    frames = list(frames)
+    head = ", ".join(str(f) for f in frames[:3])
+    return head if len(frames) <= 3 else f"{head} and {len(frames) - 3} more"
+
+
+def sha256(path) -> str:
+    from monalisa.files import sha256_file
+
+    return sha256_file(path)
+
+
+# ---------------------------------------------------------------- versions
+
+def version_numbers(folder) -> list:
+    """Every version number present in ``folder``: vNNN entries (complete or not), our reservations
+    and temporaries; the next publish takes one more than the largest."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(int(m.group(1)) for e in folder.iterdir() if (m := _VERSION.match(e.name)))
+
+
+def incomplete_versions(folder) -> list:
+    """vNNN folders without a publish.json: half-written by something else; never reused."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(e.name for e in folder.iterdir()
+                  if re.fullmatch(r"v\d{3,}", e.name) and not (e / "publish.json").is_file())
+
+
+def reserve_version(folder) -> tuple:
+    """(number, reservation dir): an atomically reserved next version number."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    while True:
+        n = (max(version_numbers(folder), default=0)) + 1
+        marker = folder / f".v{n:03d}.reserved"
+        try:
+            os.mkdir(marker)
+            return n, marker
+        except FileExistsError:
+            continue
+
+
+def _place(src, dst) -> None:
+    """Hard-link a finished file into the publish (same disk), else copy it."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def integrate(context) -> Path:
+    """Write ROOT/NAME/vNNN atomically from the context's instances; returns the version folder."""
+    from monalisa import __version__
+
+    req = request_from(context)
+    parent = Path(req.root) / req.name
+    for name in incomplete_versions(parent):
+        log.warning("%s/%s has no publish.json (half-written?); it is left alone and not reused", parent, name)
+    number, marker = reserve_version(parent)
+    final = parent / f"v{number:03d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".v{number:03d}.", suffix=".tmp", dir=parent))
+    try:
+        files = {}
+        manifest = {"format": "monalisa.publish", "version": number, "name": req.name, "user": getpass.getuser(),
+                    "monalisa_version": __version__, "comment": req.comment, "request": req.to_dict(),
+                    "files": files}
+        for instance in context:
+            family = instance.data.get("family")
+            if family == RENDER_FAMILY:
+                (tmp / "render").mkdir(exist_ok=True)
+                for frame, src in instance.data["files"].items():
+                    dst = tmp / "render" / Path(src).name
+                    _place(src, dst)
+                    files[f"render/{dst.name}"] = sha256(dst)
+                manifest["frames"] = instance.data["frames"]
+                manifest["provenance"] = instance.data.get("provenance", {})
+                for key, src in instance.data.get("review", {}).items():
+                    (tmp / "review").mkdir(exist_ok=True)
+                    dst = tmp / "review" / Path(src).name
+                    shutil.copy2(src, dst)
+                    files[f"review/{dst.name}"] = sha256(dst)
+            elif family == MODEL_FAMILY:
+                (tmp / "models").mkdir(exist_ok=True)
+                src = instance.data["path"]
+                dst = tmp / "models" / Path(src).name
+                _place(src, dst)
+                files[f"models/{dst.name}"] = instance.data["sha256"]
+        (tmp / "publish.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        mask = os.umask(0)
+        os.umask(mask)
+        tmp.chmod(0o777 & ~mask)
+        os.rename(tmp, final)  # the reservation guarantees nobody else takes this number
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(marker, ignore_errors=True)
+    return final
+
+
+# ---------------------------------------------------------------- driver
+
+@dataclass
+class Failure:
+    plugin: str
+    instance: str
+    message: str
+    order: float
+
+    @property
+    def stage(self) -> str:
+        return "validation" if 1.0 <= self.order < 2.0 else "collection" if self.order < 1.0 else "extraction" \
+            if self.order < 3.0 else "integration"
+
+    def line(self) -> str:
+        where = f" [{self.instance}]" if self.instance else ""
+        return f"{self.plugin}{where}: {self.message}"
+
+
+@dataclass
+class PublishResult:
+    failures: list
+    version_dir: Path | None
+    plugins: list
+    instances: list
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.version_dir is not None
+
+
+@contextlib.contextmanager
+def _quiet_pyblish():
+    """pyblish prints each failure's traceback (its own stream handler, a print and log.exception);
+    the driver reports failures itself, one line each. Tracebacks stay at debug level."""
+    root = logging.getLogger("pyblish")
+    handlers, levels = root.handlers[:], {}
+    root.handlers[:] = []
+    for name in ("pyblish.plugin", "pyblish.logic", "pyblish.util"):
+        levels[name] = logging.getLogger(name).level
+        logging.getLogger(name).setLevel(logging.CRITICAL if not log.isEnabledFor(logging.DEBUG) else logging.DEBUG)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            yield
+    finally:
+        root.handlers[:] = handlers
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        if printed.getvalue().strip():
+            log.debug("pyblish printed: %s", printed.getvalue().strip())
+
+
+def plugin_paths(extra=()) -> list:
+    """monalisa's plug-in folder, then ``extra``, then $PYBLISHPLUGINPATH's folders."""
+    env = [p for p in os.environ.get("PYBLISHPLUGINPATH", "").split(os.pathsep) if p]
+    out = []
+    for p in [str(PLUGIN_DIR), *map(str, extra), *env]:
+        if os.path.normpath(p) not in [os.path.normpath(q) for q in out]:
+            out.append(p)
+    return out
+
+
+def discover(extra=()) -> list:
+    import pyblish.api
+
+    return pyblish.api.discover(paths=plugin_paths(extra))
+
+
+def run_publish(req: PublishRequest, extra_paths=()) -> PublishResult:
+    """Run every discovered plug-in on ``req``; failures are returned, never raised."""
+    try:
+        import pyblish.api
+        import pyblish.util
+    except ImportError:
+        raise MonalisaError("pyblish-base is not installed; `pip install pyblish-base`") from None
+    req = checked_request(req)
+    plugins = discover(extra_paths)
+    context = pyblish.api.Context()
+    context.data[REQUEST_KEY] = req.to_dict()
+    staging = Path(tempfile.mkdtemp(prefix="monalisa-publish-"))
+    context.data["stagingDir"] = str(staging)
+    try:
+        with _quiet_pyblish():
+            pyblish.util.publish(context=context, plugins=plugins)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    failures = []
+    for r in context.data.get("results", []):
+        if r["success"] or r["error"] is None:
+            continue
+        plugin = r["plugin"]
+        first = str(r["error"]).strip().splitlines()
+        failures.append(Failure(getattr(plugin, "label", None) or plugin.__name__,
+                                r["instance"].name if r["instance"] is not None else "",
+                                first[0] if first else type(r["error"]).__name__, float(plugin.order)))
+    version = context.data.get("monalisa.versionDir")
+    return PublishResult(failures, Path(version) if version else None, plugins, [i.name for i in context])
