@@ -6,7 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from monalisa.errors import BackendUnavailableError, MediaError
+from monalisa.errors import BackendUnavailableError, ConfigError, MediaError
+
+MAX_UPSAMPLE = 4
+
+
+def check_upsample(upsample) -> int:
+    """``upsample`` as an int in 0..MAX_UPSAMPLE; ConfigError (one line) otherwise."""
+    if not isinstance(upsample, (int, np.integer)) or not 0 <= upsample <= MAX_UPSAMPLE:
+        raise ConfigError(f"--upsample {upsample}: use 0 (faces larger than about 80 px) up to {MAX_UPSAMPLE} "
+                          "(small faces, slower)")
+    return int(upsample)
 
 
 @dataclass
@@ -35,6 +45,7 @@ class DlibDetector:
     rather than dlib's customary 0.5 keeps large, frame-filling faces (they score 0.4-0.6)."""
 
     def __init__(self, upsample=1, threshold=0.0):
+        check_upsample(upsample)
         try:
             import dlib
         except ImportError as exc:

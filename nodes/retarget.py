@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from monalisa.errors import ConfigError
 from monalisa.nodes.crop import align_face
 from monalisa.nodes.landmarks import check_points
 
@@ -25,7 +26,7 @@ def retarget(plate_points, plate_neutral, still_points, mode="relative"):
     if mode == "absolute":
         return t_still.invert(t_neu.apply(cur))
     if mode != "relative":
-        raise ValueError(f"retarget mode must be 'relative' or 'absolute', got {mode!r}")
+        raise ConfigError(f"retarget mode must be 'relative' or 'absolute', got {mode!r}")
     # expression: displacement in canonical space (pose removed)
     delta = t_cur.apply(cur).astype(np.float64) - t_neu.apply(neu).astype(np.float64)
     still_canon = t_still.apply(still).astype(np.float64) + delta

@@ -17,7 +17,7 @@ __all__ = ["contact_sheet", "sheet_image", "write_contact_sheet"]
 def _tile(tile) -> np.ndarray:
     a = np.asarray(tile)
     if a.dtype != np.uint8:
-        raise TypeError(f"contact sheet tiles must be uint8, got {a.dtype}")
+        raise ShapeError(f"contact sheet tile (dtype {a.dtype}, uint8 expected)", ("H", "W", 3), a.shape)
     if a.ndim == 2:
         a = np.repeat(a[:, :, None], 3, axis=2)
     if a.ndim != 3 or a.shape[2] != 3:

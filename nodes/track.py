@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from monalisa.errors import NoFaceError
-from monalisa.nodes.detect import create_detector
+from monalisa.errors import ConfigError, NoFaceError
+from monalisa.nodes.detect import check_upsample, create_detector
 from monalisa.nodes.media import iter_frames, probe
+from monalisa.nodes.moviecheck import check_movie_complete, decode_error
 from monalisa.nodes.trackfile import Track
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,17 @@ def parse_face(spec):
     spec = str(spec).strip()
     if spec == "largest":
         return "largest", None
-    if "," in spec:
-        x, y = (float(v) for v in spec.split(","))
-        return "point", (x, y)
-    return "index", int(spec)
+    try:
+        if "," in spec:
+            x, y = (float(v) for v in spec.split(","))
+            return "point", (x, y)
+        index = int(spec)
+    except ValueError:
+        raise ConfigError(f"--face {spec!r}: use largest, an INDEX (0, 1, ... left to right) or X,Y "
+                          "(a point on the face in the first frame)") from None
+    if index < 0:
+        raise ConfigError(f"--face {index}: an index counts faces from 0, left to right")
+    return "index", index
 
 
 def _area(face):
@@ -85,15 +93,35 @@ def fill(frames, points, found, method="interpolate"):
     return pts
 
 
+def _frames(plate, start, end):
+    """iter_frames, with a frame that fails to decode part-way as one MediaError line."""
+    import av
+
+    last = None
+    try:
+        for n, rgb in iter_frames(plate, start, end):
+            last = n
+            yield n, rgb
+    except av.error.FFmpegError as exc:
+        raise decode_error(plate, last + 1 if last is not None else (start or 0), exc) from None
+
+
 def track_plate(plate, backend="dlib", face="largest", start=None, end=None, fill_method="interpolate",
-                detector=None, **options):
-    """Detect and follow one face in ``plate``; return (Track, TrackSummary)-compatible Track."""
-    info = probe(plate)
-    detector = detector or create_detector(backend, **options)
+                detector=None, progress=True, **options):
+    """Detect and follow one face in ``plate``; return the Track (frames where the face was lost
+    are filled and flagged). Every argument is checked before the first frame is decoded."""
     choice = parse_face(face)
+    check_upsample(options.get("upsample", 1))
+    if start is not None and end is not None and end < start:
+        raise ConfigError(f"--start {start} is after --end {end}; give start <= end")
+    info = probe(plate)
+    check_movie_complete(plate)
+    detector = detector or create_detector(backend, **options)
+    lo, hi = max(info.first, start if start is not None else info.first), min(info.last, end if end is not None else info.last)
     frames, pts, conf, found = [], [], [], []
     current = None
-    for n, rgb in tqdm(iter_frames(plate, start, end), desc="track", unit="frame", disable=None):
+    bar = tqdm(_frames(plate, start, end), desc="track", unit="frame", total=max(0, hi - lo + 1), disable=not progress)
+    for n, rgb in bar:
         faces = detector.detect(rgb)
         picked = choose_face(faces, choice) if current is None and faces else (follow(faces, current) if faces else None)
         frames.append(n)

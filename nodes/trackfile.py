@@ -53,6 +53,8 @@ def validate(track, where="track", frame_range=None):
         raise TrackFileError(f"{where}: expected {NUM_POINTS} (x, y) points for each of {len(frames)} frames, got array of shape {list(pts.shape)}")
     if len(frames) == 0:
         raise TrackFileError(f"{where}: the track has no frames")
+    if (frames < 0).any():
+        raise TrackFileError(f"{where}: frame {int(frames[frames < 0][0])} is negative; frame numbers start at 0")
     bad = ~np.isfinite(pts).all(axis=(1, 2))
     if bad.any():
         raise TrackFileError(f"{where}: frame {int(frames[bad][0])} has NaN/inf coordinates; fix or remove it")
@@ -104,11 +106,23 @@ def from_dict(data, where="track"):
         size = tuple(int(v) for v in data["image_size"])
     except (KeyError, TypeError, ValueError) as exc:
         raise TrackFileError(f"{where}: malformed track ({exc}); see docs/landmarks.md for the format") from exc
-    for n, p in zip(frames, raw):
-        if np.shape(p) != (NUM_POINTS, 2):
-            raise TrackFileError(f"{where}: frame {int(n)} has {len(p)} points, expected {NUM_POINTS} (x, y) pairs")
-    pts = np.asarray(raw, np.float32).reshape(len(frames), NUM_POINTS, 2)
+    pts = np.stack([_frame_points(p, int(n), where) for n, p in zip(frames, raw)]) if len(frames) else \
+        np.zeros((0, NUM_POINTS, 2), np.float32)
     return validate(Track(frames, pts, size, conf, filled, dict(data.get("provenance", {}))), where)
+
+
+def _frame_points(points, frame: int, where: str) -> np.ndarray:
+    """One frame's "points" as float32 (68, 2); TrackFileError naming the frame otherwise."""
+    expected = f"expected {NUM_POINTS} [x, y] pairs of numbers"
+    if not isinstance(points, list) or not all(isinstance(p, list) for p in points):
+        raise TrackFileError(f"{where}: frame {frame}: \"points\" is {type(points).__name__} {str(points)[:40]}, {expected}")
+    sizes = sorted({len(p) for p in points})
+    if len(points) != NUM_POINTS or sizes != [2]:
+        raise TrackFileError(f"{where}: frame {frame} has {len(points)} points of {'/'.join(map(str, sizes)) or 0} "
+                             f"values, {expected}")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for p in points for v in p):
+        raise TrackFileError(f"{where}: frame {frame} has a coordinate that is not a number; {expected}")
+    return np.asarray(points, dtype=np.float32)
 
 
 def save(track, path):
@@ -122,6 +136,10 @@ def load(path, frame_range=None):
             data = json.load(f)
     except FileNotFoundError as exc:
         raise TrackFileError(f"{path}: track file not found; check the path") from exc
+    except IsADirectoryError:
+        raise TrackFileError(f"{path}: is a folder; give the track file (JSON) written by monalisa track") from None
+    except PermissionError:
+        raise TrackFileError(f"{path}: not readable (permission denied); check the file's permissions") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrackFileError(f"{path}: not valid JSON ({exc}); re-export the track") from exc
     track = from_dict(data, str(path))
@@ -135,6 +153,11 @@ def import_csv(path, image_size, source=None):
             rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
     except FileNotFoundError as exc:
         raise TrackFileError(f"{path}: CSV not found; check the path") from exc
+    except IsADirectoryError:
+        raise TrackFileError(f"{path}: is a folder; give the tracker's CSV file") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TrackFileError(f"{path}: not a text CSV ({exc.__class__.__name__}); export the track as CSV text "
+                             f"(frame, x0, y0, ..., x{NUM_POINTS - 1}, y{NUM_POINTS - 1})") from None
     if rows and not _is_number(rows[0][0]):
         rows = rows[1:]
     frames, pts = [], []

@@ -27,5 +27,5 @@ def test_sheet_refuses_bad_tiles():
         sheet_image([[np.zeros((4, 4, 4), np.uint8)]])
     with pytest.raises(ShapeError):
         sheet_image([])
-    with pytest.raises(TypeError):
+    with pytest.raises(ShapeError, match="uint8"):
         sheet_image([[np.zeros((4, 4, 3), np.float32)]])

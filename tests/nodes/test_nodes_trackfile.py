@@ -43,13 +43,19 @@ def _write(tmp_path, mutate):
     d = trackfile.to_dict(_track())
     mutate(d)
     p = tmp_path / "t.json"
-    p.write_text(json.dumps(d).replace("NaN", "NaN"))
+    p.write_text(json.dumps(d))  # NaN / Infinity written as JSON's NaN / Infinity tokens
     return p
 
 
 @pytest.mark.parametrize("mutate, message", [
-    (lambda d: d["frames"][1].update(points=d["frames"][1]["points"][:67]), "frame 1002 has 67 points, expected 68"),
+    (lambda d: d["frames"][1].update(points=d["frames"][1]["points"][:67]), "frame 1002 has 67 points of 2 values"),
+    (lambda d: d["frames"][1].update(points=[[1.0, 2.0, 3.0]] * 68), "frame 1002 has 68 points of 3 values"),
+    (lambda d: d["frames"][1].update(points=5), r"frame 1002: \"points\" is int 5"),
+    (lambda d: d["frames"][1].update(points=[["a", "b"]] * 68), "frame 1002 has a coordinate that is not a number"),
+    (lambda d: d["frames"][1]["points"][3].__setitem__(1, None), "frame 1002 has a coordinate that is not a number"),
     (lambda d: d["frames"][2]["points"][0].__setitem__(0, float("nan")), "frame 1003 has NaN/inf"),
+    (lambda d: d["frames"][3]["points"][0].__setitem__(0, float("inf")), "frame 1004 has NaN/inf"),
+    (lambda d: [e.update(frame=e["frame"] - 1003) for e in d["frames"]], "frame -2 is negative"),
     (lambda d: d["frames"][2].update(frame=1002), "frame 1002 appears twice"),
     (lambda d: d["frames"][2].update(frame=1000), "not in increasing order"),
     (lambda d: d["frames"][4]["points"][0].__setitem__(0, 5000.0), "frame 1005 has points far outside the 640x480"),
@@ -71,3 +77,16 @@ def test_not_json(tmp_path):
     (tmp_path / "x.json").write_text("{")
     with pytest.raises(TrackFileError, match="not valid JSON"):
         trackfile.load(tmp_path / "x.json")
+    (tmp_path / "bin.json").write_bytes(bytes(range(256)))
+    with pytest.raises(TrackFileError, match="not valid JSON"):
+        trackfile.load(tmp_path / "bin.json")
+    with pytest.raises(TrackFileError, match="is a folder"):
+        trackfile.load(tmp_path)
+
+
+def test_csv_that_is_not_text_or_a_file(tmp_path):
+    (tmp_path / "bin.csv").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(TrackFileError, match="not a text CSV"):
+        trackfile.import_csv(tmp_path / "bin.csv", (640, 480))
+    with pytest.raises(TrackFileError, match="is a folder"):
+        trackfile.import_csv(tmp_path, (640, 480))
