@@ -170,6 +170,22 @@ def probe(path):
     return MediaInfo(img.shape[1], img.shape[0], first_frame, max(files), len(files), 0.0)
 
 
+def check_sequence(path, start=None, end=None):
+    """Refuse (one line) an image sequence with a gap in [start, end]; movies and stills pass."""
+    path = str(path)
+    if _is_movie(path):
+        return
+    files = _sequence_files(path)
+    if files is None:
+        return
+    lo, hi = max(min(files), start if start is not None else min(files)), min(max(files), end if end is not None else max(files))
+    missing = [n for n in range(lo, hi + 1) if n not in files]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise MediaError(f"{path}: frame {missing[0]}{more} is missing from the sequence ({lo}-{hi}); "
+                         "render or copy the missing frames, or choose a range without them")
+
+
 def iter_frames(path, start=None, end=None, step=1):
     """Yield (frame_number, rgb uint8 HxWx3) for frames in [start, end] every ``step``."""
     path = str(path)

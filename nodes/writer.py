@@ -4,7 +4,7 @@ EXR frames are half float, zip-compressed, channels R G B A matte motion.u motio
 premultiplied by A as EXR expects; PNG/JPEG/TIFF previews are sRGB-encoded RGB(A). Every file
 carries ``monalisa:*`` header attributes (``monalisa:synthetic = 1`` always) and no time stamp,
 so the same inputs give byte-identical files. A write goes to a hidden temporary name in the same
-folder and is renamed into place; :func:`stale_temporaries` finds what a killed run left.
+folder and is renamed into place; ``monalisa.files.remove_stale_temps`` clears what a killed run left.
 """
 from __future__ import annotations
 
@@ -16,20 +16,20 @@ import numpy as np
 
 from monalisa.errors import InputError, MediaError
 
-_PATTERN = re.compile(r"(#+|@+|%0?(\d*)d)")
+PATTERN = re.compile(r"(#+|@+|%0?(\d*)d)")
 FLOAT_FORMATS = {".exr": "openexr"}
 DISPLAY_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
 EXR_CHANNELS = ("R", "G", "B", "A", "matte", "motion.u", "motion.v")
 
 
 def has_pattern(path) -> bool:
-    return _PATTERN.search(os.path.basename(str(path))) is not None
+    return PATTERN.search(os.path.basename(str(path))) is not None
 
 
 def frame_path(pattern, frame: int) -> Path:
     """``out.####.exr`` / ``out.%04d.exr`` / ``out.@@@@.exr`` -> ``out.1001.exr``; #### means 4 digits."""
     name = os.path.basename(str(pattern))
-    hits = list(_PATTERN.finditer(name))
+    hits = list(PATTERN.finditer(name))
     if not hits:
         return Path(pattern)
     m = hits[-1]
@@ -68,15 +68,6 @@ def _can_create(folder: Path) -> bool:
             return True
     except OSError:
         return False
-
-
-def stale_temporaries(path) -> list:
-    """Hidden temporaries that an interrupted write of ``path`` left beside it."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        return []
-    prefix = f".{path.name}."
-    return [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
 
 
 def read_header(path) -> dict | None:

@@ -15,7 +15,7 @@ import sys
 from monalisa import __version__
 from monalisa.errors import MonalisaError
 
-COMMANDS = ("prepare", "train", "finetune", "track", "export", "evaluate", "farm", "publish")
+COMMANDS = ("prepare", "train", "finetune", "track", "render", "export", "evaluate", "farm", "publish")
 
 
 def build_parser() -> argparse.ArgumentParser:

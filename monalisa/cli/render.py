@@ -1,0 +1,66 @@
+"""Animate a still portrait from a tracked plate and write a frame sequence a compositor can use.
+
+Examples:
+  monalisa render --still mona.exr --track track.json --out renders/mona.####.exr
+  monalisa render --still mona.png --plate plate.####.exr --out out/mona.%04d.exr --frames 1001-1050 --preview
+  monalisa render --still anna.jpg --track t.json --identity exports/anna/baked_generator.onnx --out a.####.exr
+
+EXR frames hold R G B A (scene-linear, premultiplied), a face `matte` and forward motion vectors
+(`motion.u`, `motion.v`, pixels per frame), plus monalisa:* provenance and `monalisa:synthetic = 1`.
+Frames already rendered with the same inputs are skipped (re-run to resume); --overwrite redoes them.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub):
+    p = sub.add_parser("render", help="animate a still from a track or plate -> EXR sequence",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--still", required=True, metavar="IMG", help="the portrait (EXR, DPX, TIFF, PNG, JPEG)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--track", metavar="TRACK.json", help="landmark track of the plate (`monalisa track`)")
+    src.add_argument("--plate", metavar="PLATE", help="movie or image sequence to track on the fly (dlib)")
+    p.add_argument("--out", required=True, metavar="PATTERN",
+                   help="output frames, e.g. out/mona.####.exr (#### = 4-digit frame number; also %%04d)")
+    p.add_argument("--frames", metavar="RANGE", help="frames to render, e.g. 1001-1100 or 1001,1005-1010 "
+                   "(default: every frame of the track)")
+    p.add_argument("--identity", metavar="BAKED.onnx", help="an identity's baked generator "
+                   "(`monalisa export --identity`); default: feed-forward from the still")
+    p.add_argument("--model", metavar="DIR", help="export folder with embedder.onnx + generator.onnx "
+                   "(default: the bundled reference model)")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="model files to use (default fp32)")
+    p.add_argument("--still-landmarks", metavar="TRACK.json",
+                   help="the still's landmarks as a one-frame track file, for faces the detector misses")
+    p.add_argument("--colorspace", metavar="NAME", help="OCIO colour space of the still (default: lin_rec709 for "
+                   "float files, sRGB for 8/16-bit ones); EXR frames are written in it (sRGB stills: lin_rec709)")
+    p.add_argument("--retarget", choices=("relative", "absolute"), default="relative",
+                   help="relative (default): the plate's expression and head motion applied to the still's own "
+                   "face; absolute: the plate's landmarks mapped onto the still")
+    p.add_argument("--no-smooth", dest="smooth", action="store_false", help="do not One-Euro filter the track")
+    p.add_argument("--smooth-strength", type=float, default=1.0, metavar="S", help="> 1 smooths more (default 1)")
+    p.add_argument("--feather", type=float, default=0.25, metavar="F", help="matte feather in eye distances "
+                   "(default 0.25)")
+    p.add_argument("--batch", type=int, default=4, metavar="N", help="frames per inference batch (default 4)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="onnxruntime device (default cpu)")
+    p.add_argument("--strict-device", action="store_true", help="fail (exit 2) instead of falling back to the "
+                   "CPU when CUDA cannot run")
+    p.add_argument("--threads", type=int, default=0, metavar="N", help="onnxruntime threads (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="re-render frames that already exist")
+    p.add_argument("--preview", action="store_true", help="also write a preview movie and a contact sheet")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from monalisa.nodes.render import RenderJob, parse_frames, render_sequence
+
+    job = RenderJob(still=args.still, track=args.track, plate=args.plate, out=args.out,
+                    frames=parse_frames(args.frames) if args.frames else None, identity=args.identity,
+                    model=args.model, precision=args.precision, still_landmarks=args.still_landmarks,
+                    colorspace=args.colorspace, retarget=args.retarget, smooth=args.smooth,
+                    smooth_strength=args.smooth_strength, feather=args.feather, batch=args.batch,
+                    device=args.device, strict_device=args.strict_device, threads=args.threads,
+                    overwrite=args.overwrite, preview=args.preview)
+    summary = render_sequence(job, report=lambda line: print(line, flush=True))
+    print(f"monalisa render: {summary.line()}")
+    return 1 if summary.failed else 0

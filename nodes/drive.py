@@ -1,0 +1,103 @@
+"""From a plate's track to the still's landmarks for every frame: smooth, retarget, check.
+
+Everything is computed over the whole track at once, so rendering any sub-range of frames gives
+exactly the frames a full render gives (the farm chunks a range; the neutral frame, the filter's
+state and the next frame's points for motion vectors never depend on the chunk).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from monalisa.errors import ConfigError
+from monalisa.nodes.landmarks import inter_ocular
+from monalisa.nodes.retarget import retarget
+from monalisa.nodes.smooth import OneEuro, one_euro
+
+log = logging.getLogger(__name__)
+
+MODES = ("relative", "absolute")
+#: a driven face whose eye distance leaves [1/RANGE, RANGE] x the still's is not usable
+SCALE_RANGE = 3.0
+
+
+@dataclass(frozen=True)
+class Driving:
+    frames: np.ndarray  # int64 (N,)
+    points: np.ndarray  # float32 (N, 68, 2) in still pixels
+    usable: np.ndarray  # bool (N,): False -> the frame is the untouched still, flagged
+    reasons: dict  # frame -> why it is not usable
+
+    def index(self, frame: int) -> int:
+        return int(np.searchsorted(self.frames, frame))
+
+    def next_points(self, i: int) -> np.ndarray:
+        """Points of the frame after row ``i`` (its own when it is the last or the next is unusable)."""
+        j = i + 1
+        if j < len(self.frames) and self.usable[j] and self.frames[j] == self.frames[i] + 1:
+            return self.points[j]
+        return self.points[i]
+
+
+def _plate_usable(points, image_size):
+    """Per frame: (usable, reason) from the plate's own points (lost-face markers, collapsed points)."""
+    w, h = image_size
+    usable, reasons = [], []
+    for p in points:
+        spread = float(np.ptp(p, axis=0).max())
+        if not np.isfinite(p).all():
+            usable.append(False), reasons.append("non-finite landmarks")
+        elif spread < 2.0:
+            usable.append(False), reasons.append("landmarks collapsed to one point (a lost face)")
+        elif (p[:, 0] < -w).all() or (p[:, 0] > 2 * w).all() or (p[:, 1] < -h).all() or (p[:, 1] > 2 * h).all():
+            usable.append(False), reasons.append("landmarks outside the plate")
+        else:
+            usable.append(True), reasons.append("")
+    return np.array(usable, bool), reasons
+
+
+def drive(track, still_points, mode: str = "relative", smooth: bool = True, strength: float = 1.0,
+          fps: float | None = None) -> Driving:
+    """The still's landmarks for every frame of ``track`` (a trackfile.Track).
+
+    relative: the plate's expression and head motion relative to its first usable frame, applied to
+    the still's own landmarks scaled to its face; absolute: the plate's points mapped so its first
+    usable frame lands on the still's face. ``smooth`` runs the One-Euro filter over the whole track
+    (skipped when the track says it is already smoothed); ``strength`` > 1 smooths more.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"retarget mode {mode!r} is unknown; use {' or '.join(MODES)}")
+    if strength <= 0:
+        raise ConfigError(f"smoothing strength must be > 0, got {strength}")
+    points = np.asarray(track.points, np.float32)
+    usable, reasons = _plate_usable(points, track.image_size)
+    if not usable.any():
+        from monalisa.errors import TrackFileError
+
+        raise TrackFileError(f"{track.provenance.get('source', 'track')}: no frame has usable landmarks "
+                             f"({reasons[0]}); re-track the plate")
+    good = np.nonzero(usable)[0]
+    if smooth and "smoothing" not in track.provenance:
+        rate = float(fps or track.provenance.get("fps") or 24.0)
+        filled = points.copy()
+        for i in np.nonzero(~usable)[0]:  # hold the nearest usable frame so the filter never sees junk
+            filled[i] = points[good[np.argmin(np.abs(good - i))]]
+        points = one_euro(filled, rate, OneEuro(min_cutoff=1.0 / strength, beta=1.0 / strength))
+    neutral = points[good[0]]
+    still = np.asarray(still_points, np.float32)
+    still_eyes = inter_ocular(still)
+    out = np.repeat(still[None], len(points), axis=0).astype(np.float32)
+    for i in good:
+        p = retarget(points[i], neutral, still, mode)
+        eyes = inter_ocular(p) if np.isfinite(p).all() else 0.0
+        if not still_eyes / SCALE_RANGE < eyes < still_eyes * SCALE_RANGE:
+            usable[i], reasons[i] = False, "retargeted face is degenerate"
+            continue
+        out[i] = p
+    why = {int(f): r for f, r, u in zip(track.frames, reasons, usable) if not u}
+    if why:
+        log.warning("%d of %d frames have no usable landmarks and will be the untouched still (flagged)",
+                    len(why), len(points))
+    return Driving(np.asarray(track.frames, np.int64), out, usable, why)

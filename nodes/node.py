@@ -1,0 +1,205 @@
+"""AnimatePortrait: the host-agnostic node that makes a still talk like the performer in a plate.
+
+Inputs: the still (an image path or a ``media.Still``); a track file (or a ``Track``), or a plate to
+track on the fly; optionally an identity's baked generator; optionally the still's own landmarks
+(a one-frame track file) for paintings the detector misses.
+Parameters: frame range (``render(frames)``), smoothing on/off and strength, retarget mode
+(``relative``: the plate's expression and head motion as deltas on the still's own face;
+``absolute``), matte feather, batch size, device.
+
+``render(frames)`` streams one :class:`FrameResult` per frame, in order, and keeps nothing from earlier
+frames: per frame the still is warped over its landmarks to the driven ones (``nodes.warp``), the
+generated face square is pasted back through its inverse crop under a feathered matte
+(``nodes.paste``), and forward motion vectors come from the same warp. Post-processing of one batch
+runs in worker threads while the next batch is inferred. Torch-free.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from monalisa import __version__
+from monalisa.errors import ConfigError, NoFaceError, TrackFileError
+from monalisa.files import sha256_file
+from monalisa.nodes import colour, trackfile
+from monalisa.nodes.drive import drive
+from monalisa.nodes.facecrop import model_crop, to_model
+from monalisa.nodes.media import Still, read_still
+from monalisa.nodes.models import load_render_model
+from monalisa.nodes.paste import FEATHER, composite, face_matte
+from monalisa.nodes.warp import REACH, apply_flow, build_mesh, motion_vectors, warp_field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FrameResult:
+    frame: int
+    rgb: np.ndarray  # float32 (H, W, 3), straight colour in the node's output colour space
+    alpha: np.ndarray | None  # float32 (H, W) (the still's alpha, warped) or None when opaque
+    matte: np.ndarray  # float32 (H, W): where the generated face is, 0..1
+    motion: np.ndarray  # float32 (H, W, 2): forward motion vectors, pixels per frame
+    flagged: bool  # True: no usable landmarks, the frame is the untouched still
+    metadata: dict  # monalisa:* provenance for the file's header
+
+
+def _json_sha256(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def still_landmarks(still: Still, landmarks=None) -> np.ndarray:
+    """(68, 2) landmarks of the still: given (array or one-frame track file) or detected (largest face)."""
+    if landmarks is None:
+        from monalisa.nodes.detect import create_detector
+
+        faces = create_detector("dlib").detect(still.srgb)
+        if not faces:
+            raise NoFaceError(f"{still.path}: no face found on the still; give its landmarks with "
+                              "--still-landmarks TRACK.json (a one-frame track file) for paintings and stylised faces")
+        return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).points
+    if isinstance(landmarks, (str, Path)):
+        track = trackfile.load(landmarks)
+        if len(track.frames) != 1:
+            raise TrackFileError(f"{landmarks}: still landmarks must be a one-frame track file, it has "
+                                 f"{len(track.frames)} frames")
+        if tuple(track.image_size) != still.size:
+            raise TrackFileError(f"{landmarks}: made for a {track.image_size[0]}x{track.image_size[1]} image, the "
+                                 f"still {still.path} is {still.size[0]}x{still.size[1]}")
+        return track.points[0]
+    from monalisa.nodes.landmarks import check_points
+
+    return check_points(landmarks, "still landmarks")
+
+
+class AnimatePortrait:
+    """See the module docstring. Heavy set-up (reading, detection, models, driving) happens here, once."""
+
+    def __init__(self, still, track=None, plate=None, model=None, identity=None, still_landmarks_from=None,
+                 colorspace=None, output_colorspace=None, smooth=True, smooth_strength=1.0, retarget="relative",
+                 matte_feather=FEATHER, batch_size=4, device="cpu", strict_device=False, reach=REACH,
+                 precision="fp32", threads=0, references=None, fps=None):
+        if (track is None) == (plate is None):
+            raise ConfigError("give a track or a plate (one of them)")
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+        if matte_feather <= 0:
+            raise ConfigError(f"matte feather must be > 0 (eye distances), got {matte_feather}")
+        self.still = still if isinstance(still, Still) else read_still(still, colorspace)
+        self.track, self.track_sha256 = self._load_track(track, plate)
+        self.still_points = still_landmarks(self.still, still_landmarks_from)
+        self.model = load_render_model(model, identity, device, strict_device, precision, threads)
+        self.driving = drive(self.track, self.still_points, retarget, smooth, smooth_strength, fps)
+        self.batch_size, self.feather = int(batch_size), float(matte_feather)
+        self.output_colorspace = colour.resolve(output_colorspace or (
+            colour.LINEAR if self.still.colorspace == colour.resolve(colour.SRGB) else self.still.colorspace))
+        self.linear = colour.convert(self.still.pixels, self.still.colorspace, self.output_colorspace)
+        self.mesh = build_mesh(self.still_points, self.still.size, reach)
+        self.embedding = self._embed(references)
+        self.metadata = {
+            "monalisa:synthetic": 1, "monalisa:version": __version__, "monalisa:mode": self.model.mode,
+            "monalisa:track_sha256": self.track_sha256,
+            "monalisa:still_sha256": sha256_file(self.still.path) if Path(self.still.path).is_file() else "",
+            "monalisa:colorspace": self.output_colorspace, "monalisa:retarget": retarget,
+            **self.model.provenance}
+
+    def _load_track(self, track, plate):
+        if plate is not None:
+            from monalisa.nodes.media import check_sequence
+            from monalisa.nodes.track import track_plate
+
+            check_sequence(plate)
+            track = track_plate(plate)
+            return track, _json_sha256(trackfile.to_dict(track))
+        if isinstance(track, (str, Path)):
+            return trackfile.load(track), sha256_file(track) if Path(track).is_file() else ""
+        trackfile.validate(track)
+        return track, _json_sha256(trackfile.to_dict(track))
+
+    def _embed(self, references):
+        pairs = references or [(self.still.srgb, self.still_points)]
+        crops = [model_crop(img, pts, self.model.crop) for img, pts in pairs]
+        images = to_model(np.stack([c.image for c in crops]))
+        rasters = to_model(np.stack([c.raster for c in crops]))
+        return self.model.embed(images, rasters)
+
+    @property
+    def frames(self) -> list:
+        return [int(f) for f in self.driving.frames]
+
+    def check_frames(self, frames) -> list:
+        """``frames`` as a sorted list, each one the track has; TrackFileError naming the ones it lacks."""
+        frames = self.frames if frames is None else sorted({int(f) for f in frames})
+        have = set(self.frames)
+        missing = [f for f in frames if f not in have]
+        if missing:
+            src = self.track.provenance.get("source", "the track")
+            raise TrackFileError(f"frames {_ranges(missing)} are not in {src} (it has {_ranges(self.frames)}); "
+                                 "ask for frames the track has")
+        return frames
+
+    def render(self, frames=None):
+        """Yield a FrameResult for each of ``frames`` (default: every frame of the track), in order."""
+        frames = self.check_frames(frames)
+        batches = [frames[i:i + self.batch_size] for i in range(0, len(frames), self.batch_size)]
+        pending = deque()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for batch in batches:
+                faces = self._generate(batch)
+                pending.append([pool.submit(self._finish, f, face) for f, face in zip(batch, faces)])
+                while len(pending) > 1:
+                    yield from (job.result() for job in pending.popleft())
+            while pending:
+                yield from (job.result() for job in pending.popleft())
+
+    def _generate(self, batch):
+        """Generated faces (float32 (R, R, 3) in the output colour space, or None when flagged)."""
+        rows = [self.driving.index(f) for f in batch]
+        usable = [i for i in rows if self.driving.usable[i]]
+        faces = {}
+        if usable:
+            rasters = to_model(np.stack([model_crop(None, self.driving.points[i], self.model.crop).raster
+                                         for i in usable]))
+            out = self.model.generate(rasters, self.embedding)  # (B, 3, R, R) in [-1, 1], sRGB
+            srgb = np.clip((np.transpose(out, (0, 2, 3, 1)) + 1.0) / 2.0, 0.0, 1.0)
+            for i, face in zip(usable, srgb):
+                faces[i] = colour.from_srgb(face, self.output_colorspace)
+        return [faces.get(i) for i in rows]
+
+    def _finish(self, frame, face) -> FrameResult:
+        i = self.driving.index(frame)
+        h, w = self.linear.shape[:2]
+        meta = {**self.metadata, "monalisa:frame": int(frame), "monalisa:flagged": int(face is None)}
+        if face is None:
+            meta["monalisa:flag_reason"] = self.driving.reasons.get(int(frame), "")
+            return FrameResult(frame, self.linear.copy(), self.still.alpha, np.zeros((h, w), np.float32),
+                               np.zeros((h, w, 2), np.float32), True, meta)
+        points = self.driving.points[i]
+        flow, triangle = warp_field(self.mesh, points)
+        base = apply_flow(self.linear, flow)
+        alpha = None if self.still.alpha is None else apply_flow(self.still.alpha, flow)
+        transform = self.model.crop.transform(points)
+        matte = face_matte(points, transform, w, h, self.feather)
+        rgb = composite(base, face, matte, transform)
+        motion = motion_vectors(self.mesh, points, self.driving.next_points(i), triangle)
+        return FrameResult(frame, rgb, alpha, matte, motion, False, meta)
+
+
+def _ranges(frames) -> str:
+    """[1, 2, 3, 7] -> '1-3, 7'."""
+    out, frames = [], sorted(frames)
+    start = prev = frames[0]
+    for f in frames[1:] + [None]:
+        if f is not None and f == prev + 1:
+            prev = f
+            continue
+        out.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if f is not None:
+            start = prev = f
+    return ", ".join(out)

@@ -1,0 +1,74 @@
+"""Pictures of a render for people: an H.264 preview movie and a contact sheet, read back from disk.
+
+Both are made from the written frames (so a resumed render previews every frame, and nothing is held
+in memory while rendering), scaled to at most ``SIDE`` pixels, sRGB-encoded.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from monalisa.files import atomic_path
+from monalisa.nodes import colour
+from monalisa.nodes.sheet import write_contact_sheet
+from monalisa.nodes.writer import PATTERN
+
+SIDE = 512
+SHEET_FRAMES = 12
+
+
+def _display_frame(path, space) -> tuple:
+    """(sRGB uint8 (h, w, 3) scaled to SIDE, matte uint8 (h, w)) of one written frame."""
+    import OpenImageIO as oiio
+
+    buf = oiio.ImageBuf(str(path))
+    pix = buf.get_pixels(oiio.FLOAT)
+    names = list(buf.spec().channelnames)
+    rgb = pix[..., :3]
+    if Path(path).suffix.lower() == ".exr":
+        rgb = colour.convert(rgb, space, colour.SRGB)  # premultiplied over black, as a viewer shows it
+    else:
+        rgb = rgb.copy()
+    matte = pix[..., names.index("matte")] if "matte" in names else np.zeros(rgb.shape[:2], np.float32)
+    scale = min(1.0, SIDE / max(rgb.shape[:2]))
+    size = (max(2, int(round(rgb.shape[1] * scale)) // 2 * 2), max(2, int(round(rgb.shape[0] * scale)) // 2 * 2))
+    rgb8 = np.clip(np.round(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) * 255), 0, 255).astype(np.uint8)
+    matte8 = np.clip(np.round(cv2.resize(matte, size, interpolation=cv2.INTER_AREA) * 255), 0, 255).astype(np.uint8)
+    return rgb8, matte8
+
+
+def preview_paths(out) -> tuple:
+    """out/mona.####.exr -> (out/mona.preview.mp4, out/mona.contact_sheet.png)."""
+    name = Path(out).name
+    stem = PATTERN.split(name)[0].rstrip("._-") or Path(name).stem
+    return Path(out).parent / f"{stem}.preview.mp4", Path(out).parent / f"{stem}.contact_sheet.png"
+
+
+def write_preview(paths, out, space, fps: float = 24.0) -> tuple:
+    """Write the preview movie and contact sheet of the frames at ``paths``; returns their paths."""
+    import av
+
+    movie_path, sheet_path = preview_paths(out)
+    picks = set(np.linspace(0, len(paths) - 1, min(SHEET_FRAMES, len(paths))).round().astype(int).tolist())
+    tiles = []
+    with atomic_path(movie_path) as tmp:
+        container = av.open(str(tmp), "w", format="mp4")
+        stream = None
+        for i, path in enumerate(paths):
+            rgb8, matte8 = _display_frame(path, space)
+            if stream is None:
+                stream = container.add_stream("libx264", rate=int(round(fps)))
+                stream.width, stream.height, stream.pix_fmt = rgb8.shape[1], rgb8.shape[0], "yuv420p"
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb8, format="rgb24")):
+                container.mux(packet)
+            if i in picks:
+                tiles.append(np.concatenate([rgb8, np.repeat(matte8[..., None], 3, axis=2)], axis=0))
+        if stream is not None:
+            for packet in stream.encode():
+                container.mux(packet)
+        container.close()
+    rows = [tiles[i:i + 6] for i in range(0, len(tiles), 6)]
+    write_contact_sheet(sheet_path, rows)
+    return movie_path, sheet_path
