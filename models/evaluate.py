@@ -151,11 +151,12 @@ def copy_source(clip: Clip, frames) -> dict:
 
 def warp_source(clip: Clip, frames) -> dict:
     """The render path's dense piecewise-affine warp of the still to each target's landmarks."""
-    from monalisa.nodes.warp import build_mesh, dense_warp
+    from monalisa.nodes.warp import build_mesh
+    from monalisa.nodes.warpgen import robust_warp
 
     h, w = clip.still.shape[:2]
     mesh = build_mesh(clip.points[clip.source], (w, h))
-    return {f: dense_warp(clip.still, mesh, clip.points[f]).image for f in frames}
+    return {f: robust_warp(clip.still, mesh, clip.points[f]).image for f in frames}
 
 
 def blur_sigma(points) -> float:

@@ -22,7 +22,7 @@ FORMAT = "monalisa-onnx"
 FORMAT_VERSION = 2  # the newest version this runtime reads
 MIN_FORMAT_VERSION = 2  # version 2 added the crop geometry (monalisa.crop)
 LANDMARKS = "ibug68"
-ROLES = ("embedder", "generator", "baked_generator")
+ROLES = ("embedder", "generator", "baked_generator", "warp_generator", "baked_warp_generator")
 PRECISIONS = ("fp32", "fp16", "int8")
 
 #: role -> (input names, output names)
@@ -30,6 +30,9 @@ IO = {
     "embedder": (("images", "rasters"), ("embedding",)),
     "generator": (("raster", "embedding"), ("image",)),
     "baked_generator": (("raster",), ("image",)),
+    # warp-conditioned generator (models/warpgen.py; composited by nodes/warpgen.py)
+    "warp_generator": (("raster", "warped", "embedding"), ("correction", "mask")),
+    "baked_warp_generator": (("raster", "warped"), ("correction", "mask")),
 }
 
 #: Colour encoding of each named input/output.
@@ -39,6 +42,9 @@ ENCODINGS = {
     "raster": "ibug68-raster-rgb-nchw-float32-[-1,1]",
     "embedding": "identity-embedding-float32",
     "image": "srgb-rgb-nchw-float32-[-1,1]",  # tanh output; (x + 1) * 127.5 -> uint8 sRGB
+    "warped": "srgb-rgb-nchw-float32-[-1,1]",  # model crop of the still densely warped to the frame's landmarks
+    "correction": "srgb-delta-nchw-float32-[-2,2]",  # face = warped + mask * correction (network units)
+    "mask": "blend-mask-n1hw-float32-[0,1]",
 }
 
 REQUIRED = ("format", "format_version", "role", "precision", "config", "resolution", "embed_dim", "landmarks",
