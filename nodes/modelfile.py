@@ -158,4 +158,8 @@ def read_model_info(path, session=None) -> ModelInfo:
         if names != info.inputs:
             raise ModelFormatError(f"{path}: graph inputs {list(names)} differ from its metadata "
                                    f"{list(info.inputs)}; re-export it with `monalisa export`")
+        side = [d for d in session.get_inputs()[0].shape[-2:] if isinstance(d, int)]
+        if side and any(d != info.resolution for d in side):
+            raise ModelFormatError(f"{path}: the graph takes {side[0]} px images but its metadata says "
+                                   f"{info.resolution} px; re-export it with `monalisa export`")
     return info

@@ -16,11 +16,12 @@ from monalisa.nodes.sheet import write_contact_sheet
 from monalisa.nodes.writer import PATTERN
 
 SIDE = 512
-SHEET_FRAMES = 12
+SHEET_FRAMES = 8
+TILE = 256
 
 
 def _display_frame(path, space) -> tuple:
-    """(sRGB uint8 (h, w, 3) scaled to SIDE, matte uint8 (h, w)) of one written frame."""
+    """(sRGB uint8 (h, w, 3) scaled to SIDE, face close-up uint8 (TILE, TILE, 3)) of one written frame."""
     import OpenImageIO as oiio
 
     buf = oiio.ImageBuf(str(path))
@@ -32,11 +33,30 @@ def _display_frame(path, space) -> tuple:
     else:
         rgb = rgb.copy()
     matte = pix[..., names.index("matte")] if "matte" in names else np.zeros(rgb.shape[:2], np.float32)
+    rgb = np.clip(rgb, 0.0, 1.0)
     scale = min(1.0, SIDE / max(rgb.shape[:2]))
     size = (max(2, int(round(rgb.shape[1] * scale)) // 2 * 2), max(2, int(round(rgb.shape[0] * scale)) // 2 * 2))
-    rgb8 = np.clip(np.round(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) * 255), 0, 255).astype(np.uint8)
-    matte8 = np.clip(np.round(cv2.resize(matte, size, interpolation=cv2.INTER_AREA) * 255), 0, 255).astype(np.uint8)
-    return rgb8, matte8
+    rgb8 = np.round(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) * 255).astype(np.uint8)
+    return rgb8, _close_up(rgb, matte)
+
+
+def _close_up(rgb, matte) -> np.ndarray:
+    """A TILE-square close-up of the face (the matte's extent, doubled), or the whole frame without one."""
+    h, w = matte.shape
+    ys, xs = np.nonzero(matte > 0.05)
+    if len(xs):
+        cx, cy = (xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2
+        half = max(xs.max() - xs.min(), ys.max() - ys.min())
+    else:
+        cx, cy, half = w / 2, h / 2, max(w, h) / 2
+    x0, y0 = int(max(0, cx - half)), int(max(0, cy - half))
+    x1, y1 = int(min(w, cx + half)), int(min(h, cy + half))
+    crop = rgb[y0:y1, x0:x1]
+    side = max(crop.shape[:2])
+    square = np.zeros((side, side, 3), np.float32)
+    square[:crop.shape[0], :crop.shape[1]] = crop
+    interp = cv2.INTER_AREA if side > TILE else cv2.INTER_CUBIC
+    return np.round(np.clip(cv2.resize(square, (TILE, TILE), interpolation=interp), 0, 1) * 255).astype(np.uint8)
 
 
 def preview_paths(out) -> tuple:
@@ -57,18 +77,20 @@ def write_preview(paths, out, space, fps: float = 24.0) -> tuple:
         container = av.open(str(tmp), "w", format="mp4")
         stream = None
         for i, path in enumerate(paths):
-            rgb8, matte8 = _display_frame(path, space)
+            rgb8, face8 = _display_frame(path, space)
             if stream is None:
                 stream = container.add_stream("libx264", rate=int(round(fps)))
                 stream.width, stream.height, stream.pix_fmt = rgb8.shape[1], rgb8.shape[0], "yuv420p"
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb8, format="rgb24")):
                 container.mux(packet)
             if i in picks:
-                tiles.append(np.concatenate([rgb8, np.repeat(matte8[..., None], 3, axis=2)], axis=0))
+                scale = TILE / rgb8.shape[0]
+                small = cv2.resize(rgb8, (max(1, int(round(rgb8.shape[1] * scale))), TILE), interpolation=cv2.INTER_AREA)
+                tiles.append(np.concatenate([small, face8], axis=1))
         if stream is not None:
             for packet in stream.encode():
                 container.mux(packet)
         container.close()
-    rows = [tiles[i:i + 6] for i in range(0, len(tiles), 6)]
+    rows = [tiles[i:i + 4] for i in range(0, len(tiles), 4)]
     write_contact_sheet(sheet_path, rows)
     return movie_path, sheet_path
