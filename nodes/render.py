@@ -107,7 +107,7 @@ def _in_the_way(paths: dict, metadata: dict, overwrite: bool):
         if header is None or int(header.get("monalisa:synthetic", 0)) != 1:
             raise InputError(f"{path}: exists and was not written by monalisa; it is never replaced, "
                              "choose another --out")
-        same = all(str(header.get(k, "")) == str(metadata.get(k, "")) for k in SAME_INPUTS)
+        same = all(str(header.get(k, "none")) == (str(metadata.get(k, "")) or "none") for k in SAME_INPUTS)
         if overwrite:
             todo.append(frame)
         elif same and int(header.get("monalisa:frame", -1)) == frame:

@@ -98,8 +98,8 @@ def _spec(width, height, names, fmt, metadata, exr):
         spec.attribute("compression", "zip")
     spec.attribute("DateTime", "")  # no time stamp: identical inputs give identical bytes
     spec.attribute("Software", "monalisa")
-    for key, value in sorted(metadata.items()):
-        spec.attribute(key, value if isinstance(value, (int, float)) else str(value))
+    for key, value in sorted(metadata.items()):  # an empty string would vanish from the header: say "none"
+        spec.attribute(key, value if isinstance(value, (int, float)) else (str(value) or "none"))
     return spec
 
 
