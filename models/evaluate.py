@@ -346,6 +346,10 @@ def evaluate(clips, out=None, methods: dict | None = None, protocol: Protocol = 
         raise InputError(f"{missing[0]}: clip not found; give movie files (mp4/mov/...) to evaluate")
     methods = methods if methods is not None else {name: (0, fn) for name, fn in BASELINES.items()}
     out = Path(out) if out is not None else None
+    if out is not None:
+        from monalisa.files import check_out_dir
+
+        check_out_dir(out, ours=("results.csv", "table.md", *(c.stem for c in clips)))
     from monalisa.nodes.detect import create_detector
 
     detector, analyser = create_detector("dlib"), quality.FaceAnalyser()
