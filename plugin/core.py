@@ -28,7 +28,7 @@ except ImportError:  # loaded by path in a host's own Python (Blender)
 __all__ = [
     "HostInputError", "RenderSettings", "KNOBS", "DEVICES", "parse_frames", "format_frames", "frame_path",
     "pattern_for", "check_settings", "render_command", "bundle_command", "monalisa_command",
-    "start_render", "render_progress", "run_bundle",
+    "start_render", "render_progress", "run_bundle", "track_frames", "render_frames", "RenderJob",
 ]
 
 DEVICES = ("cpu", "cuda")
@@ -269,9 +269,71 @@ def render_progress(pattern, frames) -> tuple:
 
 def _nonempty(path) -> bool:
     try:
-        return os.stat(path).st_size > 0
+        st = os.stat(path)
     except OSError:
         return False
+    return st.st_size > 0 and not os.path.isdir(path)
+
+
+def track_frames(path) -> list:
+    """The frame numbers of a monalisa track file (JSON, read without numpy)."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return [int(e["frame"]) for e in data["frames"]]
+    except FileNotFoundError:
+        raise HostInputError(f"track {path} does not exist; write one with `monalisa track`") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise HostInputError(f"track {path}: not a monalisa track file ({exc}); write one with `monalisa track`") from None
+
+
+def render_frames(settings: RenderSettings) -> list:
+    """The frames a render of ``settings`` writes: its range, else every frame of its track."""
+    if settings.frames:
+        return parse_frames(settings.frames)
+    if settings.track:
+        return sorted(track_frames(settings.track))
+    raise HostInputError("with a plate, give a frame range (the plate's frames are known once it is tracked)")
+
+
+class RenderJob:
+    """A background ``monalisa render`` a host watches: ``poll()`` -> (done, total, exit code or None)."""
+
+    def __init__(self, settings: RenderSettings, log_path=None, executable: str = ""):
+        self.settings = check_settings(settings)
+        self.frames = render_frames(self.settings)
+        self.log_path = Path(log_path) if log_path else Path(frame_path(self.settings.out, self.frames[0])).with_name(
+            Path(self.settings.out).name.split(".")[0] + ".monalisa.log")
+        self.process = start_render(self.settings, self.log_path, executable, self.frames)
+
+    def poll(self) -> tuple:
+        done, total = render_progress(self.settings.out, self.frames)
+        return done, total, self.process.poll()
+
+    def wait(self, timeout=None) -> int:
+        return self.process.wait(timeout)
+
+    def cancel(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+
+    def error(self) -> str:
+        """The render's last error line (from its log), or "" when it succeeded."""
+        if self.process.poll() in (None, 0):
+            return ""
+        try:
+            lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]
+        except OSError:
+            lines = []
+        for line in reversed(lines):
+            if "error" in line.lower() or "failed" in line.lower():
+                return line.strip()
+        return lines[-1].strip() if lines else f"monalisa render exited {self.process.returncode}"
+
+    def first_file(self) -> str:
+        return frame_path(self.settings.out, self.frames[0])
 
 
 def run_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> str:

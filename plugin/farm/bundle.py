@@ -125,8 +125,7 @@ def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chu
     text = template_text()
     chunks = chunk_ranges(frames, chunk_size)
     if not chunking:
-        text = ranges_template(text, chunks)
-        del params["Frames"], params["ChunkSize"]
+        text = ranges_template(text, chunks)  # Frames and ChunkSize stay: informative, unused by the tasks
     values = {"parameterValues": [{"name": k, "value": v} for k, v in params.items()]}
     with atomic_dir(bundle_dir) as tmp:
         (tmp / "template.yaml").write_text(text, encoding="utf-8")

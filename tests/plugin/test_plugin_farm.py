@@ -1,0 +1,147 @@
+"""The OpenJD farm path, for real: openjd check / openjd run over chunks, determinism across
+chunkings, a chunk killed mid-frame and re-run, a failing frame, and bad bundle input."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from plugin_shot import FRAMES, MONALISA, env, frames_of, run
+
+from monalisa.cli import main
+
+pytest.importorskip("openjd")
+OPENJD = str(Path(MONALISA).with_name("openjd"))
+TEMPLATE = Path(__file__).resolve().parents[2] / "plugin" / "farm" / "monalisa_render.yaml"
+
+
+def bundle(shot, out, render, *extra) -> Path:
+    code = main(["farm", "bundle", "--still", str(shot.still), "--track", str(shot.track), "--out", str(out),
+                 "--render", str(render), *map(str, extra)])
+    assert code == 0
+    return Path(out)
+
+
+def openjd_run(bundle_dir, *extra) -> subprocess.CompletedProcess:
+    return run(OPENJD, "run", bundle_dir / "template.yaml", "--job-param",
+               f"file://{bundle_dir / 'openjd_parameters.json'}", *extra)
+
+
+def test_template_passes_openjd_check():
+    r = run(OPENJD, "check", TEMPLATE)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "passes validation" in r.stdout
+
+
+def test_bundle_has_absolute_checked_paths(shot, tmp_path, monkeypatch):
+    monkeypatch.chdir(shot.still.parent)
+    b = bundle(shot, tmp_path / "b", "out/s.####.exr", "--chunk-size", 4)
+    params = json.loads((b / "openjd_parameters.json").read_text())
+    assert params["Still"] == str(shot.still) and params["Track"] == str(shot.track)
+    assert params["Render"] == str(shot.still.parent / "out" / "s.####.exr")
+    assert params["Frames"] == f"{FRAMES[0]}-{FRAMES[-1]}" and params["ChunkSize"] == 4
+    values = json.loads((b / "parameter_values.yaml").read_text())  # JSON is YAML
+    assert {v["name"]: v["value"] for v in values["parameterValues"]} == params
+    r = run(OPENJD, "check", b / "template.yaml")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("case", ["missing still", "missing track", "range outside track", "both track and plate"])
+def test_bundle_bad_input_is_one_line(shot, tmp_path, capsys, case):
+    args = {"--still": str(shot.still), "--track": str(shot.track)}
+    if case == "missing still":
+        args["--still"] = str(tmp_path / "nope.png")
+    elif case == "missing track":
+        args["--track"] = str(tmp_path / "nope.json")
+    elif case == "range outside track":
+        args["--frames"] = f"{FRAMES[-1]}-{FRAMES[-1] + 3}"
+    else:
+        args["--plate"] = str(shot.still)
+    code = main(["farm", "bundle", *[x for kv in args.items() for x in kv], "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("monalisa farm: error: ")
+    expect = {"missing still": "nope.png does not exist", "missing track": "nope.json does not exist",
+              "range outside track": f"frame {FRAMES[-1] + 1} is not in", "both track and plate": "not both"}[case]
+    assert expect in err[0]
+    assert not (tmp_path / "b").exists()
+
+
+def test_openjd_run_chunks_are_byte_identical_to_one_chunk(shot, tmp_path):
+    one = bundle(shot, tmp_path / "one", tmp_path / "r1" / "s.####.exr", "--chunk-size", len(FRAMES))
+    three = bundle(shot, tmp_path / "three", tmp_path / "r3" / "s.####.exr", "--chunk-size", 2)
+    r1 = openjd_run(one)
+    assert r1.returncode == 0, r1.stdout[-3000:]
+    assert "Chunks run: 1" in r1.stdout
+    r3 = openjd_run(three)
+    assert r3.returncode == 0, r3.stdout[-3000:]
+    assert "Chunks run: 3" in r3.stdout
+    # each chunk reported its frames and its progress to the worker
+    for chunk in ("0-1", "2-3", "4-5"):
+        assert f"openjd_status: rendering frames {chunk}" in r3.stdout
+        assert f"openjd_status: frames {chunk} done" in r3.stdout
+    assert len(re.findall(r"openjd_progress: 100\.0", r3.stdout)) >= 3
+    a, b = frames_of(tmp_path / "r1"), frames_of(tmp_path / "r3")
+    assert sorted(a) == [f"s.{f:04d}.exr" for f in FRAMES]
+    assert a == b  # the same bytes however the range is chunked
+    assert a == frames_of(shot.reference)  # and the same as one plain `monalisa render`
+
+
+def test_openjd_run_without_chunking_extension(shot, tmp_path):
+    b = bundle(shot, tmp_path / "b", tmp_path / "r" / "s.####.exr", "--chunk-size", 3, "--no-chunking")
+    text = (b / "template.yaml").read_text()
+    assert "TASK_CHUNKING" not in text.split("name:", 1)[1] and '- "0-2"' in text and '- "3-5"' in text
+    r = openjd_run(b, "--task-param", "Frame=3-5")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert sorted(frames_of(tmp_path / "r")) == ["s.0003.exr", "s.0004.exr", "s.0005.exr"]
+    assert frames_of(tmp_path / "r")["s.0004.exr"] == (shot.reference / "s.0004.exr").read_bytes()
+
+
+def test_chunk_killed_mid_frame_then_rerun(shot, tmp_path):
+    out = tmp_path / "r"
+    out.mkdir()
+    cmd = [MONALISA, "farm", "run-chunk", "--still", str(shot.still), "--track", str(shot.track),
+           "--out", str(out / "s.####.exr"), "--frames", f"{FRAMES[0]}-{FRAMES[-1]}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env(),
+                            start_new_session=True)
+    seen, start = [], time.monotonic()
+    try:
+        while time.monotonic() - start < 120 and proc.poll() is None:
+            seen = [n for n in os.listdir(out) if n.endswith(".tmp")]
+            if seen:  # a frame is being written right now: kill the whole task (SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert seen, "the chunk finished before a frame write could be interrupted"
+    time.sleep(0.2)
+    reference = frames_of(shot.reference)
+    left = frames_of(out)
+    assert len(left) < len(FRAMES) + 1
+    for name, data in left.items():  # under a final name there is only ever a whole frame
+        if not name.startswith("."):
+            assert data == reference[name]
+    r = run(*cmd)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "openjd_progress: 100.0" in r.stdout
+    assert frames_of(out) == reference  # nothing partial or temporary left, identical frames
+
+
+def test_failed_frame_fails_its_task(shot, tmp_path):
+    out = tmp_path / "r"
+    (out / "s.0003.exr").mkdir(parents=True)  # something monalisa did not write sits at frame 3
+    b = bundle(shot, tmp_path / "b", out / "s.####.exr", "--chunk-size", 2)
+    r = openjd_run(b)
+    assert r.returncode != 0
+    assert "Session ended with errors" in r.stdout
+    fail = [ln for ln in r.stdout.splitlines() if "openjd_fail:" in ln]
+    assert fail and "frames 2-3" in fail[0] and "s.0003.exr" in fail[0]
+    assert "Chunks run: 3" not in r.stdout  # the session stopped at the failing chunk
