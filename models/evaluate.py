@@ -367,29 +367,82 @@ def evaluate(clips, out=None, methods: dict | None = None, protocol: Protocol = 
 # --- monalisa through the render path --------------------------------------------------------
 
 
-def _to_srgb_u8(rgb_linear: np.ndarray) -> np.ndarray:
-    """Render output (working linear Rec.709, float) -> uint8 sRGB, as artists' viewers show it."""
-    x = np.clip(np.asarray(rgb_linear, np.float64), 0.0, 1.0)
-    srgb = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
-    return np.clip(np.round(srgb * 255.0), 0, 255).astype(np.uint8)
+def _still(clip: Clip):
+    """The clip's source frame as the render path's Still (sRGB-encoded, opaque)."""
+    from monalisa.nodes import colour
+    from monalisa.nodes.media import Still
+
+    srgb = clip.still
+    return Still(str(clip.path), srgb.astype(np.float32) / 255.0, None, colour.resolve(colour.SRGB), srgb)
 
 
-def render_method(model=None, identity_for=None):
+def _track(clip: Clip, frames):
+    """A track of the source frame (first: the neutral of absolute retargeting) and ``frames``, with
+    the clip's true landmarks: absolute retargeting then drives the still with exactly those points."""
+    from monalisa.nodes.trackfile import Track
+
+    h, w = clip.still.shape[:2]
+    rows = sorted({clip.source, *frames})
+    return Track(np.array(rows, np.int64), np.stack([clip.points[f] for f in rows]).astype(np.float32), (w, h),
+                 provenance={"source": str(clip.path), "fps": clip.fps})
+
+
+def render_method(model=None, k: int = 1, identity_for=None):
     """predict(clip, frames) through ``nodes.node.AnimatePortrait``: absolute retarget with the
-    clip's true landmarks (self-reenactment), no smoothing. identity_for(clip) -> baked .onnx or None."""
+    clip's true landmarks (self-reenactment), no smoothing, output in sRGB. Feed-forward with the
+    clip's K reference frames as the embedder's references, or identity_for(clip) -> baked .onnx."""
 
     def predict(clip: Clip, frames) -> dict:
+        from monalisa.nodes import colour
         from monalisa.nodes.node import AnimatePortrait
-        from monalisa.nodes.trackfile import Track
 
-        h, w = clip.still.shape[:2]
-        track = Track(np.array(frames, np.int64), np.stack([clip.points[f] for f in frames]).astype(np.float32),
-                      (w, h))
-        still_track = Track(np.array([0], np.int64), clip.points[clip.source][None].astype(np.float32), (w, h))
         identity = identity_for(clip) if identity_for is not None else None
-        node = AnimatePortrait(still=clip.still, track=track, model=model, identity=identity,
-                               still_landmarks=still_track, retarget="absolute", smooth=False)
-        return {r.frame: _to_srgb_u8(r.rgba[..., :3]) for r in node.render(list(frames))}
+        refs = None if identity is not None else [(clip.images[f], clip.points[f]) for f in clip.refs[k]]
+        node = AnimatePortrait(_still(clip), track=_track(clip, frames), model=model, identity=identity,
+                               still_landmarks_from=clip.points[clip.source], output_colorspace=colour.SRGB,
+                               smooth=False, retarget="absolute", references=refs, fps=clip.fps)
+        out = {}
+        for r in node.render(list(frames)):
+            out[r.frame] = np.clip(np.round(r.rgb * 255.0), 0, 255).astype(np.uint8)
+        return out
+
+    return predict
+
+
+def warp_generator_method(model_dir, k: int = 1, identity_for=None):
+    """predict(clip, frames) with a warp-generator export: the still densely warped at full
+    resolution (``nodes.warp``), the one model crop (``nodes.facecrop``), the network's correction
+    and mask (onnxruntime), composited at the still's resolution (``nodes.warpgen.composite``).
+    identity_for(clip) -> a baked_warp_generator .onnx (fine-tuned identity) or None (feed-forward
+    with the clip's K reference frames)."""
+
+    def predict(clip: Clip, frames) -> dict:
+        from monalisa.nodes.facecrop import model_crop, to_model
+        from monalisa.nodes.modelfile import read_model_info
+        from monalisa.nodes.runtime import create_session
+        from monalisa.nodes.warp import build_mesh
+        from monalisa.nodes.warpgen import composite, robust_warp, run_generator
+
+        folder = Path(model_dir)
+        baked = identity_for(clip) if identity_for is not None else None
+        gen_path = Path(baked) if baked is not None else folder / "warp_generator.onnx"
+        session = create_session(gen_path, threads=1)
+        geometry = read_model_info(gen_path, session).crop
+        embedding = None
+        if baked is None:
+            emb_session = create_session(folder / "embedder.onnx", threads=1)
+            crops = [model_crop(clip.images[f], clip.points[f], geometry) for f in clip.refs[k]]
+            embedding = emb_session.run(None, {"images": to_model(np.stack([c.image for c in crops]))[None],
+                                               "rasters": to_model(np.stack([c.raster for c in crops]))[None]})[0]
+        h, w = clip.still.shape[:2]
+        mesh = build_mesh(clip.points[clip.source], (w, h))
+        out = {}
+        for f in frames:
+            warped = robust_warp(clip.still, mesh, clip.points[f]).image
+            crop = model_crop(warped, clip.points[f], geometry)
+            corr, mask = run_generator(session, to_model(crop.raster)[None], to_model(crop.image)[None], embedding)
+            out[f] = composite(warped, crop.transform, corr[0], mask[0])[0]
+        return out
 
     return predict
 
@@ -405,13 +458,20 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
         except ImportError:
             log.warning("the render path (monalisa.nodes.node) is not available: baselines only")
         else:
-            methods["monalisa"] = (1, render_method(model))
+            warp = model is not None and (Path(model) / "warp_generator.onnx").is_file()
+            method = (lambda k, ident=None: warp_generator_method(model, k, ident)) if warp else (
+                lambda k, ident=None: render_method(model, k, ident))
+            for k in protocol.ks:
+                methods[f"monalisa-ff{k}"] = (k, method(k))
             if checkpoint is not None:
                 from monalisa.models.checkpoint import load_checkpoint
 
                 ckpt = load_checkpoint(checkpoint)  # bad input before long work
+                if (ckpt.config.generator == "warp") != warp:
+                    raise InputError(f"{checkpoint}: a {ckpt.config.generator} generator checkpoint does not match "
+                                     f"the model folder {model}; give the checkpoint the folder was exported from")
                 for k in protocol.ks:
-                    methods[f"monalisa-ft{k}"] = (k, render_method(model, finetuned_identity(ckpt, k, finetune_steps)))
+                    methods[f"monalisa-ft{k}"] = (k, method(k, finetuned_identity(ckpt, k, finetune_steps)))
     methods.update({name: (0, fn) for name, fn in BASELINES.items()})
     return methods
 
@@ -441,12 +501,30 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None):
         crops = [model_crop(clip.images[f], clip.points[f], geometry) for f in clip.refs[k]]
         images = torch.from_numpy(to_model(np.stack([c.image for c in crops])))
         rasters = torch.from_numpy(to_model(np.stack([c.raster for c in crops])))
+        pack = root / f"{clip.name}_k{k}" / "identity"
+        out = root / f"{clip.name}_k{k}" / "onnx"
+        meta = {"name": f"{clip.name}_k{k}", "base_checkpoint_sha256": ckpt.sha256,
+                "stills": [int(f) for f in clip.refs[k]], "steps": steps}
+        if cfg.generator == "warp":
+            from monalisa.export.warpgen import export_warp_checkpoint
+            from monalisa.models import warpgen, warptrain
+            from monalisa.nodes.warp import build_mesh
+            from monalisa.nodes.warpgen import robust_warp
+
+            E, G, D = warpgen.build_models(ckpt)
+            h, w = clip.still.shape[:2]
+            mesh = build_mesh(clip.points[clip.source], (w, h))
+            warped = [model_crop(robust_warp(clip.still, mesh, clip.points[f]).image, clip.points[f], geometry).image
+                      for f in clip.refs[k]]
+            psi, e_hat = warptrain.finetune(E, G, D, images, rasters, torch.from_numpy(to_model(np.stack(warped))),
+                                            images, steps=steps)
+            save_identity(pack, G, psi, e_hat, meta)
+            export_warp_checkpoint(ckpt.path, out, identity=pack)
+            cache[clip.name] = out / "baked_warp_generator.onnx"
+            return cache[clip.name]
         E, G, D = build_models(ckpt)
         psi, e_hat = finetune(E, G, D, images, rasters, FinetuneConfig(steps=steps), progress=False)
-        pack = root / f"{clip.name}_k{k}" / "identity"
-        save_identity(pack, G, psi, e_hat, {"name": f"{clip.name}_k{k}", "base_checkpoint_sha256": ckpt.sha256,
-                                            "stills": [int(f) for f in clip.refs[k]], "steps": steps})
-        out = root / f"{clip.name}_k{k}" / "onnx"
+        save_identity(pack, G, psi, e_hat, meta)
         export_checkpoint(ckpt.path, out, identity=pack, slim=False)
         cache[clip.name] = out / "baked_generator.onnx"
         return cache[clip.name]

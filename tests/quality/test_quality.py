@@ -79,20 +79,22 @@ def test_blur_sigma_is_in_metric_pixels(pair):
 
 def test_evaluate_end_to_end(tmp_path, capsys):
     out = tmp_path / "eval"
-    rc = main(["evaluate", str(CLIP), "--baselines-only", "--targets", "3", "--window", "3", "--k", "1",
-               "--out", str(out)])
+    rc = main(["evaluate", str(CLIP), "--targets", "3", "--window", "3", "--k", "1", "--out", str(out)])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "| warp |" in printed and "| copy |" in printed and "| warp-blur |" in printed
+    assert "| monalisa-ff1 | 1 |" in printed  # through the render path (nodes.node.AnimatePortrait)
     rows = (out / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("clip,method,k,n,l1,psnr,ssim") and len(rows) == 1 + 3 + 3
-    assert (out / "liveportrait_d10" / "contact_sheet.png").stat().st_size > 1000
+    assert rows[0].startswith("clip,method,k,n,l1,psnr,ssim") and len(rows) == 1 + 4 + 4
+    import cv2
+
+    sheet = cv2.imread(str(out / "liveportrait_d10" / "contact_sheet.png"))
+    assert sheet.shape[0] == 3 * 256  # rows: truth, monalisa, warp
     assert (out / "liveportrait_d10" / "preview.mp4").stat().st_size > 1000
     means = {r.split(",")[1]: r.split(",") for r in rows if r.startswith("mean")}
     assert float(means["warp"][4]) < float(means["copy"][4])  # L1 of the crop
     stamp = (out / "liveportrait_d10" / "metrics.json").stat().st_mtime_ns
-    assert main(["evaluate", str(CLIP), "--baselines-only", "--targets", "3", "--window", "3", "--k", "1",
-                 "--out", str(out)]) == 0
+    assert main(["evaluate", str(CLIP), "--targets", "3", "--window", "3", "--k", "1", "--out", str(out)]) == 0
     assert (out / "liveportrait_d10" / "metrics.json").stat().st_mtime_ns == stamp  # resumed: not redone
 
 
