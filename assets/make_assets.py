@@ -3,7 +3,7 @@
     python assets/make_assets.py /path/to/shared/data
 
 clips/*.mp4: the first 64 frames of two LivePortrait driving clips, scaled 512 -> 256, H.264.
-calibration/calibration.npz: 12 frames of each bundled clip as aligned 128x128 face crops
+export/calibration.npz (package data, in the wheel): 12 frames of each bundled clip as aligned 128x128 face crops
 (uint8 `images` (24, 128, 128, 3)) and their dlib landmarks (float32 `landmarks` (24, 68, 2),
 pixels of the 128 square): real inputs for export parity checks and int8 calibration.
 """
@@ -49,7 +49,7 @@ def main(shared: Path) -> None:
     manifest = prepare(clips, tmp, PrepareOptions(size=128, every=5, max_frames=12), progress=False)
     images = np.concatenate([np.load(tmp / v["dir"] / "frames.npy") for v in manifest["videos"]])
     points = np.concatenate([np.load(tmp / v["dir"] / "landmarks.npy") for v in manifest["videos"]])
-    with atomic_path(HERE / "calibration" / "calibration.npz") as out:
+    with atomic_path(HERE.parent / "export" / "calibration.npz") as out:  # package data of monalisa.export
         with open(out, "wb") as f:
             np.savez_compressed(f, images=images, landmarks=points)
     import shutil

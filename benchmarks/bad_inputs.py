@@ -29,7 +29,9 @@ def sh(args, env=None, timeout=600, interrupt_after=None):
     """Run ``python -m monalisa ARGS`` (or a python -c snippet when args[0] == '-c') -> (rc, stderr, secs)."""
     cmd = [PY, *args] if args[0] == "-c" else [PY, "-m", "monalisa", *args]
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    # a background shell starts us with SIGINT ignored; give the child Python its Ctrl-C back
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     if interrupt_after is not None:
         time.sleep(interrupt_after)
         proc.send_signal(signal.SIGINT)

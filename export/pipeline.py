@@ -1,7 +1,9 @@
 """The whole export as one library function: checkpoint (+ identity pack) -> a verified folder of .onnx.
 
-``export_checkpoint`` does every check before it writes anything, then writes the folder atomically
-(``monalisa.files.atomic_dir``): a failed export leaves no folder (or the previous one untouched).
+``export_checkpoint`` reads top to bottom: :func:`load_job` checks and loads every input, an
+:class:`Exporter` verifies one precision per method (fp32 + onnxslim, fp16, int8), and its
+``write`` puts the folder down atomically (``monalisa.files.atomic_dir``): a failed export leaves
+no folder (or the previous one untouched), and files monalisa did not write are never removed.
 
 Files (fp16/int8 variants only when asked for and verified):
 
@@ -13,13 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from monalisa.errors import ExportError, InputError
+from monalisa.errors import ExportError
 
 log = logging.getLogger(__name__)
 
@@ -56,27 +57,15 @@ class Bounds:
     int8_ssim: float = 0.99
 
 
-def check_out_dir(out) -> Path:
-    """Refuse (InputError, one line) an --out that cannot be written or that holds unrelated files."""
-    out = Path(out).absolute()
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder; choose a new folder for --out")
-    if out.is_dir():
-        strangers = [p.name for p in out.iterdir() if not (p.suffix == ".onnx" or p.name == SIDECAR)]
-        if strangers:
-            raise InputError(f"{out}: holds other files ({', '.join(sorted(strangers)[:3])}); export replaces "
-                             "the whole folder, so choose a new or empty --out folder")
-    parent = out.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise InputError(f"{out}: {parent} is not a folder; choose a writable --out folder")
-    try:
-        with tempfile.TemporaryFile(dir=parent):
-            pass
-    except OSError as exc:
-        raise InputError(f"{out}: cannot write in {parent} ({exc.strerror}); choose a writable --out folder") from None
-    return out
+OURS = ("*.onnx", SIDECAR)  # what an export folder holds
+
+
+def check_out_dir(out, overwrite: bool = False) -> Path:
+    """Refuse (InputError, one line) an --out that cannot be written or that holds files monalisa
+    did not write (unless ``overwrite``: they are then kept beside the export)."""
+    from monalisa.files import check_out_dir as guard
+
+    return guard(Path(out).absolute(), OURS, overwrite=overwrite)
 
 
 def _real_feeds(graphs, real, k: int = 4) -> dict:
@@ -94,133 +83,188 @@ def _real_feeds(graphs, real, k: int = 4) -> dict:
     return feeds
 
 
-def export_checkpoint(checkpoint, out, *, identity=None, opset: int | None = None, fp16: bool = False,
-                      int8: bool = False, slim: bool = True, calibration=None, bounds: Bounds | None = None,
-                      progress=None) -> ExportResult:
-    """Export, verify and write. Raises InputError subclasses for bad input (before any work),
-    ExportError/ExportMismatchError when a check fails; in both cases nothing is written.
+@dataclass
+class Job:
+    """Everything an export works from, loaded and checked before any graph is built."""
 
-    progress: optional callable(str) told about each step (the CLI prints it).
-    """
-    import onnx
+    out: Path
+    ckpt: object  # models.checkpoint.Checkpoint
+    pack: object  # models.identity.IdentityPack or None
+    pack_sha: str
+    ident_name: str
+    opset: int
+    crop: dict  # the checkpoint's crop geometry
+    real: object  # verify.RealInputs
+    calib: dict
+    bounds: Bounds
 
-    from monalisa import __version__
+
+def load_job(checkpoint, out, *, identity=None, opset=None, calibration=None, bounds=None,
+             overwrite: bool = False) -> Job:
+    """Check every input (InputError subclasses, one line) and load it; nothing is written."""
     from monalisa.export import onnx as onnx_export
     from monalisa.export import verify
-    from monalisa.export.metadata import build_metadata, set_metadata
-    from monalisa.files import atomic_dir, sha256_file
-    from monalisa.models.checkpoint import load_checkpoint
+    from monalisa.files import sha256_file
+    from monalisa.models.checkpoint import crop_geometry, load_checkpoint
     from monalisa.models.identity import load_identity
 
-    say = progress or (lambda msg: log.info("%s", msg))
-    bounds = bounds or Bounds()
     opset = onnx_export.check_opset(onnx_export.DEFAULT_OPSET if opset is None else opset)
-    out = check_out_dir(out)
+    out = check_out_dir(out, overwrite)
     ckpt = load_checkpoint(checkpoint)
     pack, pack_sha = None, ""
     if identity is not None:
         pack = load_identity(identity, base_sha256=ckpt.sha256)
         pack_sha = sha256_file(Path(identity) / "identity.safetensors")
     ident_name = str(pack.meta.get("name") or pack.path.name) if pack else ""
-    cfg = ckpt.config
-    real = verify.load_real_inputs(calibration, cfg.resolution)
+    geometry = crop_geometry(ckpt)
+    real = verify.load_real_inputs(calibration, ckpt.config.resolution, geometry)
     calib = {"file": real.path.name, "sha256": sha256_file(real.path), "frames": int(len(real.rasters))}
-    say(f"checkpoint {ckpt.path} ({ckpt.sha256[:12]}), {cfg.resolution}px, opset {opset}; "
-        f"real inputs: {len(real.rasters)} frames from {real.path.name}")
+    return Job(out, ckpt, pack, pack_sha, ident_name, opset, geometry.to_dict(), real, calib, bounds or Bounds())
 
-    graphs = onnx_export.build_graphs(ckpt, pack)
-    feeds = _real_feeds(graphs, real)
-    result = ExportResult(out)
-    models = {}  # file name -> ModelProto
 
-    def finish(name, role, precision, model, metric, value, bound, note=""):
+class Exporter:
+    """Collects verified ModelProtos and their reports; one method per precision."""
+
+    def __init__(self, job: Job, say):
+        self.job, self.say = job, say
+        self.result = ExportResult(job.out)
+        self.models = {}  # file name -> ModelProto
+
+    def finish(self, name, role, precision, model, metric, value, bound, note=""):
+        from monalisa.export import onnx as onnx_export
+        from monalisa.export.metadata import build_metadata, set_metadata
+
+        j = self.job
         inputs, outputs = onnx_export.IO[role]
         on_baked = role == "baked_generator"
-        meta = build_metadata(role, cfg, checkpoint_sha256=ckpt.sha256, opset=opset, precision=precision,
-                              identity_name=ident_name if on_baked else "",
-                              identity_sha256=pack_sha if on_baked else "", inputs=inputs, outputs=outputs,
-                              crop=ckpt.meta.get("crop"),
-                              extra={"verification": {"metric": metric, "value": value, "bound": bound,
-                                                      "inputs": calib}})
+        meta = build_metadata(role, j.ckpt.config, checkpoint_sha256=j.ckpt.sha256, opset=j.opset,
+                              precision=precision, identity_name=j.ident_name if on_baked else "",
+                              identity_sha256=j.pack_sha if on_baked else "", inputs=inputs, outputs=outputs,
+                              crop=j.crop, extra={"verification": {"metric": metric, "value": value, "bound": bound,
+                                                                   "inputs": j.calib}})
         set_metadata(model, meta)
-        models[name] = model
-        result.files.append(FileReport(name, role, precision, len(model.graph.node), True, metric, value, bound,
-                                       note=note))
+        self.models[name] = model
+        self.result.files.append(FileReport(name, role, precision, len(model.graph.node), True, metric, value,
+                                            bound, note=note))
 
-    for role, graph in graphs.items():
-        names = onnx_export.IO[role][0]
-        inputs = feeds[role]
-        feed = dict(zip(names, inputs))
-        ref = onnx_export.torch_reference(graph, inputs)
-        model = onnx_export.export_graph(graph, role, cfg, opset)
+    def fp32(self, role, graph, feed, ref, slim: bool):
+        """Export, check and (optionally) slim the float32 graph; -> (unslimmed, kept) ModelProtos."""
+        from monalisa.export import onnx as onnx_export
+        from monalisa.export import verify
+
+        bound = self.job.bounds.fp32
+        model = onnx_export.export_graph(graph, role, self.job.ckpt.config, self.job.opset)
         verify.check_graph(model, f"{role}.onnx")
-        diff = verify.check_parity(f"{role}.onnx", verify.run_ort(model, feed), ref, bounds.fp32)
-        fp32, note = model, ""
+        diff = verify.check_parity(f"{role}.onnx", verify.run_ort(model, feed), ref, bound)
+        kept, note = model, ""
         if slim:
             slimmed, why = _slim(model)
             if slimmed is not None:
                 folded = onnx_export.fuse_constant_adain(slimmed) if role == "baked_generator" else 0
                 verify.check_graph(slimmed, f"{role}.onnx (slimmed)")
                 sdiff = verify.max_abs_diff(verify.run_ort(slimmed, feed), ref)
-                if sdiff <= bounds.fp32:
+                if sdiff <= bound:
                     note = f"onnxslim {len(model.graph.node)}->{len(slimmed.graph.node)} nodes"
                     note += f", {folded} AdaIN folded into InstanceNorm" if folded else ""
-                    fp32, diff = slimmed, sdiff
+                    kept, diff = slimmed, sdiff
                 else:
-                    note = f"onnxslim dropped (max|diff| {sdiff:.2g} > {bounds.fp32:g})"
+                    note = f"onnxslim dropped (max|diff| {sdiff:.2g} > {bound:g})"
             else:
                 note = f"onnxslim skipped ({why})"
-        say(f"{role}: fp32 max|diff| {diff:.2e} (bound {bounds.fp32:g}); {note}")
-        finish(f"{role}.onnx", role, "fp32", fp32, "max|diff|", diff, bounds.fp32, note)
+        self.say(f"{role}: fp32 max|diff| {diff:.2e} (bound {bound:g}); {note}")
+        self.finish(f"{role}.onnx", role, "fp32", kept, "max|diff|", diff, bound, note)
+        return model, kept
 
+    def fp16(self, role, model, feed, ref):
+        """Half precision from the un-slimmed graph (slim-then-fp16 breaks Resize casts)."""
+        from monalisa.export import verify
+        from monalisa.export.fp16 import to_fp16
+
+        bound = self.job.bounds.fp16
+        half = to_fp16(model)
+        verify.check_graph(half, f"{role}.fp16.onnx")
+        hdiff = verify.check_parity(f"{role}.fp16.onnx", verify.run_ort(half, feed), ref, bound)
+        self.say(f"{role}: fp16 max|diff| {hdiff:.2e} (bound {bound:g})")
+        self.finish(f"{role}.fp16.onnx", role, "fp16", half, "max|diff|", hdiff, bound,
+                    "onnxconverter-common, float32 I/O")
+
+    def int8(self, role, fp32, feed, ref):
+        """Static QDQ int8 of the kept fp32 graph (fewer float ops); kept only within the SSIM bound."""
+        from monalisa.export import verify
+        from monalisa.export.int8 import quantize
+
+        bound = self.job.bounds.int8_ssim
+        q = quantize(fp32, feed)
+        verify.check_graph(q, f"{role}.int8.onnx")
+        got, base = verify.run_ort(q, feed), verify.run_ort(fp32, feed)
+        score, qdiff = verify.ssim(got, base), verify.max_abs_diff(got, ref)
+        if score >= bound:
+            self.say(f"{role}: int8 SSIM {score:.4f} vs fp32 (bound {bound}); kept")
+            self.finish(f"{role}.int8.onnx", role, "int8", q, "SSIM", score, bound, f"QDQ static, max|diff| {qdiff:.2g}")
+            return
+        msg = f"{role}.int8.onnx not written: lowest SSIM {score:.4f} vs fp32 on real inputs is under {bound}"
+        self.say(msg)
+        self.result.notes.append(msg)
+        self.result.files.append(FileReport(f"{role}.int8.onnx", role, "int8", len(q.graph.node), True, "SSIM",
+                                            score, bound, kept=False, note="below SSIM bound"))
+
+    def write(self) -> ExportResult:
+        """The kept files and export.json, atomically; files monalisa did not write stay."""
+        import onnx
+
+        from monalisa import __version__
+        from monalisa.files import atomic_dir, remove_stale_temps, sha256_file
+
+        j, result = self.job, self.result
+        sidecar = {"format": "monalisa-export", "version": 1, "monalisa_version": __version__, "opset": j.opset,
+                   "checkpoint": {"path": str(j.ckpt.path), "sha256": j.ckpt.sha256, "step": j.ckpt.step},
+                   "identity": {"name": j.ident_name, "sha256": j.pack_sha} if j.pack else None,
+                   "config": j.ckpt.config.to_dict(), "crop": j.crop, "calibration": j.calib, "files": []}
+        remove_stale_temps(j.out.parent, j.out.name)
+        try:
+            with atomic_dir(j.out, ours=OURS) as tmp:
+                for rep in result.files:
+                    if not rep.kept:
+                        continue
+                    path = tmp / rep.name
+                    onnx.save(self.models[rep.name], str(path))
+                    rep.size, rep.sha256 = path.stat().st_size, sha256_file(path)
+                sidecar["files"] = [asdict(r) for r in result.files]
+                sidecar["notes"] = result.notes
+                (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise ExportError(f"{j.out}: could not write the export ({exc.strerror or exc}); nothing was kept") from exc
+        return result
+
+
+def export_checkpoint(checkpoint, out, *, identity=None, opset: int | None = None, fp16: bool = False,
+                      int8: bool = False, slim: bool = True, calibration=None, bounds: Bounds | None = None,
+                      progress=None, overwrite: bool = False) -> ExportResult:
+    """Export, verify and write. Raises InputError subclasses for bad input (before any work),
+    ExportError/ExportMismatchError when a check fails; in both cases nothing is written.
+
+    progress: optional callable(str) told about each step (the CLI prints it).
+    """
+    from monalisa.export import onnx as onnx_export
+
+    say = progress or (lambda msg: log.info("%s", msg))
+    job = load_job(checkpoint, out, identity=identity, opset=opset, calibration=calibration, bounds=bounds,
+                   overwrite=overwrite)
+    say(f"checkpoint {job.ckpt.path} ({job.ckpt.sha256[:12]}), {job.ckpt.config.resolution}px, opset {job.opset}; "
+        f"real inputs: {len(job.real.rasters)} frames from {job.real.path.name}")
+    graphs = onnx_export.build_graphs(job.ckpt, job.pack)
+    feeds = _real_feeds(graphs, job.real)
+    exporter = Exporter(job, say)
+    for role, graph in graphs.items():
+        inputs = feeds[role]
+        feed = dict(zip(onnx_export.IO[role][0], inputs))
+        ref = onnx_export.torch_reference(graph, inputs)
+        model, kept = exporter.fp32(role, graph, feed, ref, slim)
         if fp16:
-            from monalisa.export.fp16 import to_fp16
-
-            half = to_fp16(model)  # from the un-slimmed graph (slim-then-fp16 breaks Resize casts)
-            verify.check_graph(half, f"{role}.fp16.onnx")
-            hdiff = verify.check_parity(f"{role}.fp16.onnx", verify.run_ort(half, feed), ref, bounds.fp16)
-            say(f"{role}: fp16 max|diff| {hdiff:.2e} (bound {bounds.fp16:g})")
-            finish(f"{role}.fp16.onnx", role, "fp16", half, "max|diff|", hdiff, bounds.fp16,
-                   "onnxconverter-common, float32 I/O")
-
+            exporter.fp16(role, model, feed, ref)
         if int8 and role != "embedder":
-            from monalisa.export.int8 import quantize
-
-            q = quantize(fp32, feed)  # the slimmed (and, baked, AdaIN-folded) graph: fewer float ops
-            verify.check_graph(q, f"{role}.int8.onnx")
-            got, base = verify.run_ort(q, feed), verify.run_ort(fp32, feed)
-            score = verify.ssim(got, base)
-            qdiff = verify.max_abs_diff(got, ref)
-            if score >= bounds.int8_ssim:
-                say(f"{role}: int8 SSIM {score:.4f} vs fp32 (bound {bounds.int8_ssim}); kept")
-                finish(f"{role}.int8.onnx", role, "int8", q, "SSIM", score, bounds.int8_ssim,
-                       f"QDQ static, max|diff| {qdiff:.2g}")
-            else:
-                msg = (f"{role}.int8.onnx not written: lowest SSIM {score:.4f} vs fp32 on real inputs is under "
-                       f"{bounds.int8_ssim}")
-                say(msg)
-                result.notes.append(msg)
-                result.files.append(FileReport(f"{role}.int8.onnx", role, "int8", len(q.graph.node), True, "SSIM",
-                                               score, bounds.int8_ssim, kept=False, note="below SSIM bound"))
-
-    sidecar = {"format": "monalisa-export", "version": 1, "monalisa_version": __version__, "opset": opset,
-               "checkpoint": {"path": str(ckpt.path), "sha256": ckpt.sha256, "step": ckpt.step},
-               "identity": {"name": ident_name, "sha256": pack_sha} if pack else None,
-               "config": cfg.to_dict(), "calibration": calib, "files": []}
-    try:
-        with atomic_dir(out) as tmp:
-            for rep in result.files:
-                if not rep.kept:
-                    continue
-                path = tmp / rep.name
-                onnx.save(models[rep.name], str(path))
-                rep.size, rep.sha256 = path.stat().st_size, sha256_file(path)
-            sidecar["files"] = [asdict(r) for r in result.files]
-            sidecar["notes"] = result.notes
-            (tmp / SIDECAR).write_text(json.dumps(sidecar, indent=2, sort_keys=True) + "\n")
-    except OSError as exc:
-        raise ExportError(f"{out}: could not write the export ({exc.strerror or exc}); nothing was kept") from exc
-    return result
+            exporter.int8(role, kept, feed, ref)
+    return exporter.write()
 
 
 def _slim(model):

@@ -1,9 +1,10 @@
 """Checks on an exported graph: onnx.checker (full check) and onnxruntime-vs-torch parity on real inputs.
 
-Real inputs come from a calibration file (``assets/calibration/calibration.npz`` by default):
-``images`` uint8 (N, 128, 128, 3) aligned sRGB face crops and ``landmarks`` float32 (N, 68, 2) in
-pixels of that 128 square. They are resized to the model's resolution (cv2.INTER_AREA; landmarks
-scaled by R / 128) and rasterized at R exactly as the runtime does.
+Real inputs come from a calibration file (``calibration.npz`` beside this module by default, shipped
+in the wheel): ``images`` uint8 (N, 128, 128, 3) aligned sRGB face crops and ``landmarks`` float32
+(N, 68, 2) in pixels of that 128 square. Each is cut by the one model crop
+(``monalisa.nodes.facecrop.model_crop``) with the checkpoint's geometry, as training, fine-tuning
+and the runtime do.
 """
 from __future__ import annotations
 
@@ -23,9 +24,8 @@ SSIM_BOUND = 0.99
 
 
 def default_calibration_path() -> Path:
-    import monalisa
-
-    return Path(monalisa.__file__).resolve().parents[1] / "assets" / "calibration" / "calibration.npz"
+    """The bundled calibration set: package data of monalisa.export (in a wheel too)."""
+    return Path(__file__).resolve().parent / "calibration.npz"
 
 
 @dataclass
@@ -45,11 +45,14 @@ class RealInputs:
         return self.images[:n].reshape(shape), self.rasters[:n].reshape(shape)
 
 
-def load_real_inputs(path, resolution: int) -> RealInputs:
-    """Read a calibration .npz and prepare it at ``resolution``; InputError (one line) when unusable."""
-    import cv2
+def load_real_inputs(path, resolution: int, geometry=None) -> RealInputs:
+    """Read a calibration .npz and cut the model crops at ``resolution`` with ``geometry`` (a
+    CropGeometry; default: the one of checkpoints from before it was recorded); InputError (one
+    line) when unusable."""
+    from monalisa.nodes.facecrop import CropGeometry, model_crop, to_model
 
-    from monalisa.nodes.raster import rasterize, to_model
+    if geometry is None:
+        geometry = CropGeometry(resolution=resolution, prepare_size=max(128, resolution))
 
     path = Path(path) if path is not None else default_calibration_path()
     if not path.is_file():
@@ -64,14 +67,11 @@ def load_real_inputs(path, resolution: int) -> RealInputs:
             or landmarks.shape != (len(images), 68, 2) or len(images) < 2):
         raise InputError(f"{path}: expected images uint8 (N,S,S,3) and landmarks (N,68,2) with N >= 2, "
                          f"got {images.dtype} {images.shape} and {landmarks.shape}")
-    size = images.shape[1]
-    crops, rasters = [], []
-    for img, pts in zip(images, landmarks):
-        if size != resolution:
-            img = cv2.resize(img, (resolution, resolution), interpolation=cv2.INTER_AREA)
-        crops.append(img.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)
-        rasters.append(to_model(rasterize(pts * (resolution / size), resolution)))
-    return RealInputs(np.stack(crops).astype(np.float32), np.stack(rasters).astype(np.float32), path)
+    if geometry.resolution != resolution:
+        raise InputError(f"crop geometry is for {geometry.resolution} px, the model is {resolution} px")
+    crops = [model_crop(img, pts, geometry) for img, pts in zip(images, landmarks)]
+    return RealInputs(to_model(np.stack([c.image for c in crops])), to_model(np.stack([c.raster for c in crops])),
+                      path)
 
 
 def check_graph(model, name: str) -> None:

@@ -14,9 +14,12 @@ from monalisa import __version__
 from monalisa.errors import CheckpointError, ConfigError
 from monalisa.files import atomic_dir, sha256_file, write_json
 from monalisa.models.config import ModelConfig
+from monalisa.nodes.facecrop import CropGeometry
 
 FORMAT, VERSION = "monalisa-checkpoint", 1
 PARTS = ("embedder", "generator", "discriminator")
+#: what a checkpoint folder holds (preview.png is written beside, after)
+FILES = ("model.safetensors", "checkpoint.json", "training.safetensors", "preview.png")
 
 
 @dataclass
@@ -47,7 +50,7 @@ def save_checkpoint(path, embedder, generator, discriminator, config: ModelConfi
             state[f"{name}.{k}"] = v.contiguous()
     meta = {"format": FORMAT, "version": VERSION, "config": config.to_dict(), "step": int(step),
             "videos": [], "metrics": {}, "monalisa_version": __version__, **(extra or {})}
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, ours=FILES) as tmp:
         save_file(state, str(tmp / "model.safetensors"))
         if optimizers:
             tensors, groups = {}, {}
@@ -76,6 +79,9 @@ def load_checkpoint(path, *, expect_config: ModelConfig | None = None) -> Checkp
         meta = json.loads(meta_path.read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{meta_path}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{meta_path}: holds a JSON {type(meta).__name__}, not a checkpoint's object; "
+                              "re-copy the checkpoint folder or re-train")
     if meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise CheckpointError(f"{meta_path}: format {meta.get('format')!r} version {meta.get('version')!r} "
                               f"is not {FORMAT!r} version {VERSION}; use a matching monalisa")
@@ -98,6 +104,18 @@ def load_checkpoint(path, *, expect_config: ModelConfig | None = None) -> Checkp
         except Exception as exc:
             raise CheckpointError(f"{path / 'training.safetensors'}: corrupt ({exc})") from exc
     return Checkpoint(config, state, int(meta.get("step", 0)), meta, sha256_file(model_path), path, training)
+
+
+def crop_geometry(ckpt: Checkpoint) -> CropGeometry:
+    """The model crop the checkpoint was trained on (checkpoint.json "crop"); checkpoints from
+    before it was recorded were all prepared at 128 px (or their resolution, when larger)."""
+    if "crop" in ckpt.meta:
+        try:
+            return CropGeometry.from_dict(ckpt.meta["crop"])
+        except (ConfigError, TypeError) as exc:
+            raise CheckpointError(f"{ckpt.path / 'checkpoint.json'}: bad \"crop\" ({exc})") from None
+    r = ckpt.config.resolution
+    return CropGeometry(resolution=r, prepare_size=max(128, r))
 
 
 def build_models(ckpt: Checkpoint):
@@ -136,3 +154,12 @@ def restore_optimizers(ckpt: Checkpoint, optimizers: dict) -> None:
                 state.setdefault(int(idx), {})[field] = val
         opt.load_state_dict({"state": state, "param_groups": groups[name]})
     torch.set_rng_state(ckpt.training["rng.torch"])
+
+
+def export_reference(checkpoint, out) -> str:
+    """Copy a checkpoint's weights in float16, without optimiser state: compact reference weights."""
+    ckpt = load_checkpoint(checkpoint)
+    E, G, D = build_models(ckpt)
+    extra = {k: ckpt.meta[k] for k in ("videos", "metrics", "crop") if k in ckpt.meta}
+    extra["source_checkpoint_sha256"] = ckpt.sha256
+    return save_checkpoint(out, E, G, D, ckpt.config, ckpt.step, extra=extra, dtype=torch.float16)

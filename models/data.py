@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from monalisa.errors import DataError
-from monalisa.models.prepare import read_manifest
-from monalisa.nodes.raster import rasterize
+from monalisa.models.prepare import manifest_geometry, read_manifest
+from monalisa.models.tensors import to_tensor
+from monalisa.nodes.facecrop import CropGeometry, model_crop
 
 
 @dataclass
@@ -49,19 +49,21 @@ class PreparedData:
     def __len__(self):
         return len(self.videos)
 
+    def geometry(self, resolution: int) -> CropGeometry:
+        """The model crop these squares make at ``resolution`` (recorded in checkpoints)."""
+        return manifest_geometry(self.manifest, resolution)
+
     def pair(self, video: int, frame: int, resolution: int):
-        """(image, raster) uint8 (R, R, 3) each for one frame at the model resolution."""
+        """(image, raster) uint8 (R, R, 3) each for one frame at the model resolution, cut by the
+        one model crop (``nodes.facecrop.model_crop``) from the prepared square."""
         v = self.videos[video]
-        image = np.asarray(v.frames[frame])
-        if resolution != self.size:
-            image = cv2.resize(image, (resolution, resolution), interpolation=cv2.INTER_AREA)
-        return image, rasterize(v.landmarks[frame] * (resolution / self.size), resolution)
+        crop = model_crop(np.asarray(v.frames[frame]), v.landmarks[frame], self.geometry(resolution))
+        return crop.image, crop.raster
 
-
-def _to_tensor(batch: np.ndarray) -> torch.Tensor:
-    """uint8 (..., H, W, 3) -> float32 (..., 3, H, W) in [-1, 1]."""
-    t = torch.from_numpy(np.ascontiguousarray(batch)).float().div_(127.5).sub_(1.0)
-    return t.movedim(-1, -3)
+    def min_frames(self) -> tuple[str, int]:
+        """(id, frames) of the video with the fewest frames."""
+        v = min(self.videos, key=lambda v: len(v.frames))
+        return v.id, len(v.frames)
 
 
 def episode_batch(data: PreparedData, step: int, batch_size: int, k: int, resolution: int,
@@ -80,6 +82,8 @@ def episode_batch(data: PreparedData, step: int, batch_size: int, k: int, resolu
         tgt.append(pairs[k][0])
         tgt_r.append(pairs[k][1])
         vid.append(i)
-    return {"ref_images": _to_tensor(np.array(refs)), "ref_rasters": _to_tensor(np.array(ref_r)),
-            "images": _to_tensor(np.array(tgt)), "rasters": _to_tensor(np.array(tgt_r)),
+    return {"ref_images": to_tensor(np.array(refs)), "ref_rasters": to_tensor(np.array(ref_r)),
+            "images": to_tensor(np.array(tgt)), "rasters": to_tensor(np.array(tgt_r)),
             "video": torch.tensor(vid, dtype=torch.long)}
+
+_to_tensor = to_tensor  # older name, still imported by models/warptrain.py

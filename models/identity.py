@@ -10,6 +10,8 @@ from monalisa.errors import IdentityPackError
 from monalisa.files import atomic_dir, write_json
 
 FORMAT, VERSION = "monalisa-identity", 1
+#: what an identity pack folder holds
+FILES = ("identity.safetensors", "identity.json", "contact_sheet.png")
 
 
 @dataclass
@@ -27,7 +29,7 @@ def save_identity(path, generator, psi, embedding, meta: dict, extra_files: dict
 
     tensors = {f"generator.{k}": v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     tensors["psi"], tensors["embedding"] = psi.detach().cpu().contiguous(), embedding.detach().cpu().contiguous()
-    with atomic_dir(path) as tmp:
+    with atomic_dir(path, ours=(*FILES, *(extra_files or {}))) as tmp:
         save_file(tensors, str(tmp / "identity.safetensors"))
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
@@ -48,7 +50,7 @@ def load_identity(path, *, base_sha256: str | None = None) -> IdentityPack:
         tensors = load_file(str(st_path))
     except Exception as exc:
         raise IdentityPackError(f"{path}: corrupt identity pack ({exc}); re-run monalisa finetune") from exc
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise IdentityPackError(f"{meta_path}: not a {FORMAT} version {VERSION} pack")
     if base_sha256 is not None and meta.get("base_checkpoint_sha256") != base_sha256:
         raise IdentityPackError(f"{path}: fine-tuned from checkpoint {str(meta.get('base_checkpoint_sha256'))[:12]}, "

@@ -48,12 +48,12 @@ class ContentLoss(torch.nn.Module):
         self.weights = weights
         self.vgg19 = load_vgg(vgg19_path) if vgg19_path else None
         self.vggface = load_vgg(vggface_path, VGG16, VGG16_TAPS) if vggface_path else None
-        if self.vgg19 is None and self.vggface is None and not ContentLoss._warned:
-            ContentLoss._warned = True
-            log.warning("no VGG19/VGGFace weights given: content loss is L1 + MS-SSIM instead")
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
         w = self.weights
+        if self.vgg19 is None and self.vggface is None and not ContentLoss._warned:
+            ContentLoss._warned = True  # said once, at the first step: after every input was checked
+            log.warning("no VGG19/VGGFace weights given: content loss is L1 + MS-SSIM instead")
         loss = fake.new_zeros(())
         for net, weight in ((self.vgg19, w.vgg19), (self.vggface, w.vggface)):
             if net is not None:

@@ -13,6 +13,7 @@ are wrapped in DistributedDataParallel (gloo on CPU, NCCL on CUDA); only rank 0 
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -23,16 +24,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from monalisa.errors import CheckpointError, ConfigError
-from monalisa.files import write_bytes, write_json, write_text
+from monalisa.files import check_out_dir, remove_stale_temps, write_bytes, write_json, write_text
 from monalisa.models.checkpoint import build_models, load_checkpoint, restore_optimizers, save_checkpoint
 from monalisa.models.config import ModelConfig, OptimConfig
 from monalisa.models.data import PreparedData, episode_batch
-from monalisa.models.losses import ContentLoss, LossWeights, discriminator_losses, generator_losses
+from monalisa.models.losses import ContentLoss, LossWeights
+from monalisa.models.tensors import to_uint8
+from monalisa.models.update import gan_update
+from monalisa.nodes.facecrop import CropGeometry
+from monalisa.nodes.sheet import contact_sheet
 
 log = logging.getLogger(__name__)
 
@@ -89,30 +93,20 @@ class MetaLearner:
 
     def step(self, batch: dict) -> dict:
         """One update of E+G (content, adversarial, feature matching, embedding match of e_hat to
-        the video's W_i), then of D (hinge; W_i learns through D's score only)."""
+        the video's W_i), then of D (hinge; W_i learns through D's score only): models/update.py."""
         b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         x, y, idx = b["images"], b["rasters"], b["video"]
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
+        autocast = lambda: torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp)  # noqa: E731
+        with autocast():
             e_hat = self.e_run(b["ref_images"], b["ref_rasters"])  # (B, E)
             fake = self.g_run(y, e_hat)  # (B, 3, R, R)
-            # G's step scores through the plain D: its gradients on D are dropped before D's own step
-            r_fake, fake_feats = self.D(fake, y, idx)
-            with torch.no_grad():
-                _, real_feats = self.D(x, y, idx)
-            g = generator_losses(fake.float(), x, r_fake.float(), fake_feats, real_feats, self.D.W[idx].detach(),
-                                 e_hat.float(), self.content, self.weights)
-        self.opt_eg.zero_grad(set_to_none=True)
-        self.scaler_g.scale(g["total"]).backward()
-        self.scaler_g.step(self.opt_eg)
-        self.scaler_g.update()
-
-        with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            scores, _ = self.d_run(torch.cat([x, fake.detach()]), torch.cat([y, y]), torch.cat([idx, idx]))
-            d = discriminator_losses(*scores.float().chunk(2))
-        self.opt_d.zero_grad(set_to_none=True)
-        self.scaler_d.scale(d["total"]).backward()
-        self.scaler_d.step(self.opt_d)
-        self.scaler_d.update()
+        # G's step scores through the plain D (its gradients on D are dropped before D's own step);
+        # D's step through the DDP wrapper, on real and fake together (idx repeated to match)
+        g, d = gan_update(fake, x, y, score_g=lambda im, r: self.D(im, r, idx.repeat(len(im) // len(idx))),
+                          score_d=lambda im, r: self.d_run(im, r, idx.repeat(len(im) // len(idx))),
+                          opt_g=self.opt_eg, opt_d=self.opt_d, content=self.content, weights=self.weights,
+                          match=(self.D.W[idx].detach(), e_hat), scalers=(self.scaler_g, self.scaler_d),
+                          autocast=autocast)
         self.last_fake = fake.detach()
         out = {f"g_{k}" if k == "total" else k: v.item() for k, v in g.items()}
         out.update({f"d_{k}": v.item() for k, v in d.items()})
@@ -156,50 +150,90 @@ def _write_losses(run_dir, rows) -> None:
 
 def preview_png(batch: dict, fake: torch.Tensor, count: int = 4) -> bytes:
     """Contact sheet, one row per episode: target | its raster | the generated frame."""
-    import cv2
+    n = min(count, len(fake))
+    images, rasters, fakes = (to_uint8(t[:n]) for t in (batch["images"], batch["rasters"], fake))
+    return contact_sheet([[a, b, c] for a, b, c in zip(images, rasters, fakes)])
 
-    to_u8 = lambda t: ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()  # noqa: E731
-    rows = [np.concatenate([to_u8(batch["images"][i]), to_u8(batch["rasters"][i]), to_u8(fake[i])], axis=1)
-            for i in range(min(count, len(fake)))]
-    _, png = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows), cv2.COLOR_RGB2BGR))
-    return png.tobytes()
+
+RUN_FILES = ("run.json", "losses.csv", "checkpoints")  # what monalisa writes in a run folder
+
+
+@contextlib.contextmanager
+def process_group(dev: torch.device, distributed: bool):
+    """Join (or, under torchrun, create) the process group; what this created is torn down in finally."""
+    own = distributed and not torch.distributed.is_initialized()
+    if own:
+        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    try:
+        yield
+        if distributed:
+            torch.distributed.barrier()
+    finally:
+        if own:
+            torch.distributed.destroy_process_group()
+
+
+def check_data(data: PreparedData, cfg: TrainConfig, config: ModelConfig) -> CropGeometry:
+    """Refuse (one line) data the run cannot use, before any network is built; -> the crop geometry."""
+    name, frames = data.min_frames()
+    if cfg.k >= frames:
+        raise ConfigError(f"--k {cfg.k}: clip {name} has only {frames} frames, an episode needs K + 1 = "
+                          f"{cfg.k + 1}; use --k {max(1, frames - 1)} or less, or prepare more frames")
+    return data.geometry(config.resolution)
+
+
+def resume(run_dir: Path, config: ModelConfig, videos: list, data_dir):
+    """-> (nets or None, step, checkpoint or None): the newest checkpoint of the run, checked
+    against this run's config and videos."""
+    found = latest_checkpoint(run_dir)
+    if found is None:
+        return None, 0, None
+    ckpt = load_checkpoint(found, expect_config=config)
+    if ckpt.meta.get("videos") != videos:
+        raise CheckpointError(f"{found}: trained on videos {ckpt.meta.get('videos')}, but {data_dir} has "
+                              f"{videos}; use a new --out folder for different data")
+    return build_models(ckpt), ckpt.step, ckpt
 
 
 def train(data_dir, run_dir, config: ModelConfig, cfg: TrainConfig = TrainConfig(), *, device: str = "auto",
-          content: ContentLoss | None = None, progress: bool = True) -> dict:
-    """Meta-train (or resume) a run; returns {"step", "losses" (last row), "checkpoint"}."""
+          content: ContentLoss | None = None, progress: bool = True, overwrite: bool = False) -> dict:
+    """Meta-train (or resume) a run; returns {"step", "losses" (last row), "checkpoint"}.
+
+    Checked first, before any network is built: the run folder (refused when it holds files
+    monalisa did not write, unless ``overwrite``), the data, K against the shortest clip."""
     rank, world = _rank()
     distributed = world > 1
     dev = _device(device, distributed)
-    own_group = distributed and not torch.distributed.is_initialized()
-    if own_group:
-        torch.distributed.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    run_dir = Path(run_dir)
+    run_dir = check_out_dir(run_dir, RUN_FILES, overwrite=overwrite)
     data = PreparedData(data_dir)
     videos = [v.id for v in data.videos]
     config = dataclasses.replace(config, num_videos=len(videos))
-    if config.resolution > data.size:
-        log.warning("model resolution %d is above the prepared size %d: frames are upscaled", config.resolution, data.size)
-    torch.manual_seed(cfg.seed)
-    nets, start, resume = None, 0, latest_checkpoint(run_dir)
-    if resume is not None:
-        ckpt = load_checkpoint(resume, expect_config=config)
-        if ckpt.meta.get("videos") != videos:
-            raise CheckpointError(f"{resume}: trained on videos {ckpt.meta.get('videos')}, but {data_dir} has "
-                                  f"{videos}; use a new --out folder for different data")
-        nets, start = build_models(ckpt), ckpt.step
-    learner = MetaLearner(config, cfg, dev, content, nets=nets, distributed=distributed)
-    rows = []
-    if resume is not None:
-        restore_optimizers(ckpt, learner.optimizers)
-        rows = read_losses(run_dir, start)
-        if rank == 0:
-            log.info("resuming %s from step %d", run_dir, start)
+    geometry = check_data(data, cfg, config)
     if rank == 0:
-        write_json(run_dir / "run.json", {"model": config.to_dict(), "train": dataclasses.asdict(cfg),
-                                          "data": str(data_dir), "videos": videos, "world_size": world})
+        for folder in (run_dir, run_dir / "checkpoints"):
+            remove_stale_temps(folder)
+    with process_group(dev, distributed):
+        torch.manual_seed(cfg.seed)
+        nets, start, ckpt = resume(run_dir, config, videos, data_dir)
+        learner = MetaLearner(config, cfg, dev, content, nets=nets, distributed=distributed)
+        rows = []
+        if ckpt is not None:
+            restore_optimizers(ckpt, learner.optimizers)
+            rows = read_losses(run_dir, start)
+            if rank == 0:
+                log.info("resuming %s from step %d", run_dir, start)
+        if rank == 0:
+            write_json(run_dir / "run.json", {"model": config.to_dict(), "train": dataclasses.asdict(cfg),
+                                              "data": str(data_dir), "videos": videos, "world_size": world,
+                                              "crop": geometry.to_dict()})
+        saved = ckpt.path if ckpt is not None else None
+        last, saved = _loop(learner, data, run_dir, config, cfg, start, rows, videos, geometry, rank, progress, saved)
+    return {"step": max(start, cfg.steps), "losses": last, "checkpoint": saved}
+
+
+def _loop(learner, data, run_dir, config, cfg, start, rows, videos, geometry, rank, progress, saved):
+    """Steps start..cfg.steps; rank 0 saves a checkpoint every cfg.checkpoint_every and at the end."""
     last = rows[-1] if rows else {}
-    saved = resume
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", unit="step",
                disable=not progress or rank != 0)
     for s in bar:
@@ -212,31 +246,19 @@ def train(data_dir, run_dir, config: ModelConfig, cfg: TrainConfig = TrainConfig
         bar.set_postfix(g=last["g_total"], d=last["d_total"])
         done = s + 1
         if rank == 0 and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
-            saved = _save(run_dir, learner, config, done, videos, last, preview_png(batch, learner.last_fake), cfg.keep)
+            saved = _save(run_dir, learner, config, done, videos, last, preview_png(batch, learner.last_fake),
+                          cfg.keep, geometry)
             _write_losses(run_dir, rows)
-    if distributed:
-        torch.distributed.barrier()
-    if own_group:
-        torch.distributed.destroy_process_group()
-    return {"step": max(start, cfg.steps), "losses": last, "checkpoint": saved}
+    return last, saved
 
 
-def _save(run_dir, learner: MetaLearner, config, step, videos, last, preview: bytes, keep: int) -> Path:
+def _save(run_dir, learner: MetaLearner, config, step, videos, last, preview: bytes, keep: int,
+          geometry: CropGeometry) -> Path:
     folder = Path(run_dir) / "checkpoints" / f"step_{step:07d}"
     metrics = {k: float(v) for k, v in last.items() if k != "step"}
     save_checkpoint(folder, learner.E, learner.G, learner.D, config, step, optimizers=learner.optimizers,
-                    extra={"videos": videos, "metrics": metrics})
+                    extra={"videos": videos, "metrics": metrics, "crop": geometry.to_dict()})
     write_bytes(folder / "preview.png", preview)  # beside a finished checkpoint; not part of its hash
     for old in sorted((Path(run_dir) / "checkpoints").glob("step_*[0-9]"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return folder
-
-
-def export_reference(checkpoint, out) -> str:
-    """Copy a checkpoint's weights in float16, without optimiser state: compact reference weights."""
-    ckpt = load_checkpoint(checkpoint)
-    E, G, D = build_models(ckpt)
-    extra = {k: ckpt.meta[k] for k in ("videos", "metrics") if k in ckpt.meta}
-    extra["source_checkpoint_sha256"] = ckpt.sha256
-    return save_checkpoint(out, E, G, D, ckpt.config, ckpt.step, extra=extra, dtype=torch.float16)
-

@@ -9,6 +9,10 @@ Layout of a prepared folder (``monalisa prepare CLIP... --out DIR``)::
     DIR/<id>/landmarks.npy   float32 (N, 68, 2)   iBUG-68 points in crop pixels
     DIR/<id>/frames.json     source frame numbers kept, skipped ones, fps, the crop matrices
 
+The squares are step 1 of the model's crop (``monalisa.nodes.facecrop``): ``prepare_size`` = S
+at ``margin`` (recorded in the manifest's "crop"); training resizes them to the model's resolution
+with the same function, so fine-tuning, export and rendering see faces cut the same way.
+
 Each clip's folder is written atomically and skipped on a re-run when its source hash and
 settings match, so an interrupted run resumes where it stopped. Torch-free: landmarks and crop
 geometry come from ``monalisa.nodes``, shared with the runtime.
@@ -25,15 +29,18 @@ import numpy as np
 from tqdm import tqdm
 
 from monalisa.errors import DataError, MediaError, NoFaceError
-from monalisa.files import atomic_dir, sha256_file, write_json
-from monalisa.nodes.crop import align_face
+from monalisa.files import atomic_dir, check_out_dir, remove_stale_temps, sha256_file, write_json
 from monalisa.nodes.detect import create_detector
+from monalisa.nodes.facecrop import CropGeometry, model_crop
 from monalisa.nodes.media import iter_frames, probe
+from monalisa.nodes.moviecheck import check_movie_complete, decode_error
 
 log = logging.getLogger(__name__)
 
 FORMAT, VERSION = "monalisa-prepared", 1
 DETECT_SIDE = 320  # faces are boxed on a copy scaled to this long side; landmarks use full resolution
+MARGIN = CropGeometry().margin  # the model crop's margin; prepared squares are its first step
+CLIP_FILES = ("frames.npy", "landmarks.npy", "frames.json")  # what a clip folder holds
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,11 @@ class PrepareOptions:
     every: int = 1  # keep every n-th frame
     max_frames: int | None = None  # per clip, after ``every``
     backend: str = "dlib"
+
+    @property
+    def geometry(self) -> CropGeometry:
+        """The crop of a prepared square: step 1 of the model crop, at ``size``."""
+        return CropGeometry(resolution=self.size, prepare_size=self.size, margin=MARGIN)
 
 
 def clip_id(path: Path, taken: set) -> str:
@@ -74,8 +86,9 @@ def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress
     path = Path(path)
     info = info or probe(path)  # MediaError for a missing, unreadable or empty clip
     detector = detector or create_detector(options.backend)
+    geometry = options.geometry
     crops, points, kept, skipped, matrices = [], [], [], [], []
-    frames = tqdm(iter_frames(path, step=options.every), total=(info.count + options.every - 1) // options.every,
+    frames = tqdm(_frames(path, options.every), total=(info.count + options.every - 1) // options.every,
                   desc=f"prepare {path.name}", unit="frame", disable=not progress, leave=False)
     for n, rgb in frames:
         if options.max_frames is not None and len(kept) + len(skipped) >= options.max_frames:
@@ -84,10 +97,10 @@ def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress
         if face is None:
             skipped.append(int(n))
             continue
-        tf = align_face(face[1], options.size)
-        crops.append(tf.warp(rgb))
-        points.append(tf.apply(face[1]))
-        matrices.append(tf.matrix.tolist())
+        crop = model_crop(rgb, face[1], geometry)
+        crops.append(crop.image)
+        points.append(crop.points)
+        matrices.append(crop.transform.matrix.tolist())
         kept.append(int(n))
     if not kept and not skipped:
         raise MediaError(f"{path}: the clip has no frames; re-export it")
@@ -95,7 +108,7 @@ def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress
         raise NoFaceError(f"{path}: no face found in any of {len(skipped)} frames; "
                           "give clips of one visible, roughly frontal face")
     source_sha = sha256_file(path)
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, ours=CLIP_FILES) as tmp:
         np.save(tmp / "frames.npy", np.stack(crops).astype(np.uint8))
         np.save(tmp / "landmarks.npy", np.stack(points).astype(np.float32))
         write_json(tmp / "frames.json", {"source": str(path), "source_sha256": source_sha,
@@ -103,6 +116,19 @@ def prepare_clip(path, out_dir, options: PrepareOptions, detector=None, progress
                                          "skipped": skipped, "matrices": matrices})
     return {"id": Path(out_dir).name, "dir": Path(out_dir).name, "source": str(path),
             "source_sha256": source_sha, "frames": len(kept), "skipped": len(skipped), "fps": info.fps}
+
+
+def _frames(path: Path, every: int):
+    """iter_frames, with a frame that fails to decode part-way as one MediaError line."""
+    import av
+
+    last = None
+    try:
+        for n, rgb in iter_frames(path, step=every):
+            last = n
+            yield n, rgb
+    except av.error.FFmpegError as exc:
+        raise decode_error(path, 0 if last is None else last + 1, exc) from None
 
 
 def _done_entry(folder: Path, source: Path, options: PrepareOptions) -> dict | None:
@@ -120,15 +146,33 @@ def _done_entry(folder: Path, source: Path, options: PrepareOptions) -> dict | N
             "frames": len(meta["frames"]), "skipped": len(meta["skipped"]), "fps": meta.get("fps", 0.0)}
 
 
-def prepare(clips, out, options: PrepareOptions = PrepareOptions(), progress=True) -> dict:
-    """Prepare every clip into ``out`` and write ``out/manifest.json``; resumes finished clips."""
+def prepared_entries(out: Path, ids) -> list[str]:
+    """Names monalisa writes in a prepared folder: the manifest, the clip folders of ``ids`` and
+    any clip folder a previous prepare left there."""
+    out = Path(out)
+    earlier = [p.name for p in out.iterdir() if p.is_dir() and (p / "frames.json").is_file()] if out.is_dir() else []
+    return ["manifest.json", *ids, *earlier]
+
+
+def prepare(clips, out, options: PrepareOptions = PrepareOptions(), progress=True, overwrite: bool = False) -> dict:
+    """Prepare every clip into ``out`` and write ``out/manifest.json``; resumes finished clips.
+
+    Everything is checked before the first frame is decoded: the output folder (refused when it
+    holds files monalisa did not write, unless ``overwrite``; those are kept either way) and every
+    clip (probed, and a movie cut short refused)."""
     clips, out = [Path(c) for c in clips], Path(out)
     if not clips:
         raise DataError("no clips given; pass one or more movie files or image-sequence patterns")
+    taken = set()
+    ids = [clip_id(clip, taken) for clip in clips]
+    check_out_dir(out, prepared_entries(out, ids), overwrite=overwrite)
     infos = [probe(clip) for clip in clips]  # fail fast, before hours of work, on a bad clip
-    detector, taken, videos = None, set(), []
-    for clip, info in tqdm(list(zip(clips, infos)), desc="clips", unit="clip", disable=not progress):
-        folder = out / clip_id(clip, taken)
+    for clip in clips:
+        check_movie_complete(clip)
+    remove_stale_temps(out)
+    detector, videos = None, []
+    for clip, info, name in tqdm(list(zip(clips, infos, ids)), desc="clips", unit="clip", disable=not progress):
+        folder = out / name
         entry = _done_entry(folder, clip, options)
         if entry is None:
             detector = detector or create_detector(options.backend)
@@ -136,7 +180,8 @@ def prepare(clips, out, options: PrepareOptions = PrepareOptions(), progress=Tru
         else:
             log.info("%s: already prepared in %s, skipped", clip, folder)
         videos.append(entry)
-    manifest = {"format": FORMAT, "version": VERSION, "size": options.size, "videos": videos}
+    manifest = {"format": FORMAT, "version": VERSION, "size": options.size,
+                "crop": {"prepare_size": options.size, "margin": MARGIN}, "videos": videos}
     write_json(out / "manifest.json", manifest)
     return manifest
 
@@ -150,8 +195,19 @@ def read_manifest(folder) -> dict:
         manifest = json.loads(path.read_text())
     except ValueError as exc:
         raise DataError(f"{path}: not valid JSON ({exc}); re-run monalisa prepare") from exc
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise DataError(f"{path}: not a {FORMAT} version {VERSION} manifest; re-run monalisa prepare")
-    if not manifest.get("videos"):
+    if not manifest.get("videos") or not isinstance(manifest["videos"], list):
         raise DataError(f"{path}: lists no videos; prepare at least one clip with a face")
     return manifest
+
+
+def manifest_geometry(manifest: dict, resolution: int) -> CropGeometry:
+    """The model crop at ``resolution`` from a prepared folder's squares (DataError when they are
+    smaller than the model: prepare again with a larger --size)."""
+    size = int(manifest["size"])
+    if size < resolution:
+        raise DataError(f"prepared squares are {size} px, smaller than the model's {resolution} px; "
+                        f"run monalisa prepare with --size {resolution} or more")
+    margin = float((manifest.get("crop") or {}).get("margin", MARGIN))
+    return CropGeometry(resolution=resolution, prepare_size=size, margin=margin)

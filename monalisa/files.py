@@ -189,7 +189,7 @@ def check_out_dir(path, ours=(), *, overwrite: bool = False, flag: str = "--out"
     folder is written with those entries kept. Returns ``path`` as a Path."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise InputError(f"{path}: exists and is a file; {flag} needs a folder, choose a new folder path")
+        raise InputError(f"{path}: exists and is a file, not a folder; choose a new folder path for {flag}")
     _check_writable(path, flag, "folder")
     strangers = foreign_entries(path, ours)
     if strangers and not overwrite:

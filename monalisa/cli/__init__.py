@@ -42,5 +42,14 @@ def main(argv=None) -> int:
         print(f"monalisa {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
-        print(f"monalisa {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
+        print(f"monalisa {args.command}: interrupted; {_after_interrupt(args)}", file=sys.stderr)
         return 130
+
+
+def _after_interrupt(args) -> str:
+    """What a re-run does after Ctrl-C: the command module's ``interrupted(args)`` says, if it has one."""
+    say = getattr(importlib.import_module(f"monalisa.cli.{args.command}"), "interrupted", None)
+    try:
+        return say(args) if say else "nothing was written; re-run the same command to start again"
+    except Exception:  # never hide the interrupt behind a second error
+        return "re-run the same command"

@@ -4,13 +4,18 @@ Writes DIR atomically: embedder.onnx, generator.onnx, baked_generator.onnx (with
 *.fp16.onnx (--fp16), *generator.int8.onnx (--int8, kept only within SSIM 0.99 of fp32) and
 export.json. Each file passes onnx.checker (full check) and matches torch on real inputs
 (max |diff| <= 1e-4 fp32, <= 2e-2 fp16), or nothing is written.
+
+Example:
+  monalisa export runs/base/checkpoints/step_0020000 --identity packs/anna --out onnx/anna --fp16
 """
 from __future__ import annotations
+
+from monalisa.cli.common import HELP_FORMAT, add_overwrite
 
 
 def add_parser(sub):
     p = sub.add_parser("export", help="write verified ONNX models (embedder, generator, baked identity)",
-                       description=__doc__)
+                       description=__doc__, formatter_class=HELP_FORMAT)
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint folder (checkpoint.json + model.safetensors)")
     p.add_argument("--identity", metavar="PACK", help="identity pack from `monalisa finetune`: also write "
                    "baked_generator.onnx (its weights and psi folded in; input: the landmark raster only)")
@@ -23,6 +28,7 @@ def add_parser(sub):
     p.add_argument("--no-slim", dest="slim", action="store_false", help="skip onnxslim graph simplification")
     p.add_argument("--calibration", metavar="FILE.npz", help="real inputs for parity and int8 calibration "
                    "(images uint8 (N,S,S,3), landmarks (N,68,2)); default: the bundled calibration set")
+    add_overwrite(p, "the export")
     p.set_defaults(run=run)
 
 
@@ -58,7 +64,7 @@ def run(args) -> int:
 
     result = export_checkpoint(args.checkpoint, args.out, identity=args.identity, opset=args.opset,
                                fp16=args.fp16, int8=args.int8, slim=args.slim, calibration=args.calibration,
-                               progress=lambda msg: print(msg, flush=True))
+                               progress=lambda msg: print(msg, flush=True), overwrite=args.overwrite)
     print(format_report(result))
     for note in result.notes:
         print(f"note: {note}")

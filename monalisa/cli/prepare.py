@@ -1,21 +1,37 @@
 """Decode talking-face clips, find 68-point landmarks per frame, store aligned face squares.
 
-Example: monalisa prepare clips/*.mp4 --out data/prepared --size 256
+Example:
+  monalisa prepare clips/*.mp4 --out data/prepared --size 256
+
 Writes DIR/manifest.json and DIR/<clip>/{frames.npy, landmarks.npy, frames.json} (see
 models/prepare.py). Re-running the same command skips clips already done.
 """
 from pathlib import Path
 
+from monalisa.cli.common import HELP_FORMAT, add_overwrite
+
 
 def add_parser(sub):
-    p = sub.add_parser("prepare", help="clips -> aligned faces + landmarks for training", description=__doc__)
+    p = sub.add_parser("prepare", help="clips -> aligned faces + landmarks for training", description=__doc__,
+                       formatter_class=HELP_FORMAT)
     p.add_argument("clips", type=Path, nargs="+", help="movie files or image-sequence patterns (plate.####.png)")
-    p.add_argument("--out", type=Path, required=True, help="folder to write the prepared data to")
-    p.add_argument("--size", type=int, default=256, help="side of the aligned face square (default 256)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the prepared data to (a new or empty "
+                   "folder, or an earlier prepare's, which is resumed)")
+    p.add_argument("--size", type=int, default=256, help="side of the aligned face square, at least the model's "
+                   "resolution (default 256)")
     p.add_argument("--every", type=int, default=1, help="keep every n-th frame (default 1)")
-    p.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip")
-    p.add_argument("--backend", default="dlib", choices=["dlib", "face-alignment"], help="landmark detector")
+    p.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip (default: all)")
+    p.add_argument("--backend", default="dlib", choices=["dlib", "face-alignment"],
+                   help="landmark detector (default dlib)")
+    add_overwrite(p, "the prepared data")
     p.set_defaults(run=run)
+
+
+def interrupted(args) -> str:
+    done = [p.parent.name for p in Path(args.out).glob("*/frames.json")]
+    if done:
+        return f"{len(done)} clip(s) finished; re-run the same command to prepare the rest"
+    return "no clip was finished; re-run the same command to start again"
 
 
 def run(args) -> int:
@@ -27,7 +43,7 @@ def run(args) -> int:
     if args.every < 1 or (args.max_frames is not None and args.max_frames < 1):
         raise ConfigError("--every and --max-frames must be at least 1")
     options = PrepareOptions(size=args.size, every=args.every, max_frames=args.max_frames, backend=args.backend)
-    manifest = prepare(args.clips, args.out, options)
+    manifest = prepare(args.clips, args.out, options, overwrite=args.overwrite)
     kept = sum(v["frames"] for v in manifest["videos"])
     skipped = sum(v["skipped"] for v in manifest["videos"])
     for v in manifest["videos"]:

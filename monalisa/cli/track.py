@@ -4,33 +4,58 @@ Examples:
   monalisa track plate.####.exr --out track.json
   monalisa track shot.mov --out track.json --face 1 --smooth --fill hold
 """
+from monalisa.cli.common import HELP_FORMAT
 
 
 def add_parser(sub):
-    p = sub.add_parser("track", help="detect facial landmarks on a plate and write a track file", description=__doc__)
+    p = sub.add_parser("track", help="detect facial landmarks on a plate and write a track file",
+                       description=__doc__, formatter_class=HELP_FORMAT)
     p.add_argument("plate", help="movie, image sequence (plate.####.exr, plate.%%04d.png) or still")
     p.add_argument("--out", required=True, help="track file to write (JSON)")
-    p.add_argument("--backend", default="dlib", choices=("dlib", "face-alignment"))
-    p.add_argument("--face", default="largest", help="largest | INDEX (left to right) | X,Y on the first frame")
-    p.add_argument("--fill", default="interpolate", choices=("interpolate", "hold"), help="how to fill frames where the face is lost")
-    p.add_argument("--start", type=int, default=None)
-    p.add_argument("--end", type=int, default=None)
-    p.add_argument("--upsample", type=int, default=1, help="HOG detector upsampling (finds smaller faces, slower)")
+    p.add_argument("--backend", default="dlib", choices=("dlib", "face-alignment"), help="landmark detector "
+                   "(default dlib)")
+    p.add_argument("--face", default="largest", help="which face: largest | INDEX (0, 1, ... left to right) | "
+                   "X,Y (a pixel on the face in the first frame) (default largest)")
+    p.add_argument("--fill", default="interpolate", choices=("interpolate", "hold"),
+                   help="how to fill frames where the face is lost (default interpolate)")
+    p.add_argument("--start", type=int, default=None, help="first frame to track (default: the plate's first)")
+    p.add_argument("--end", type=int, default=None, help="last frame to track, inclusive (default: the plate's last)")
+    p.add_argument("--upsample", type=int, default=1, help="HOG detector upsampling, 0-4: higher finds smaller "
+                   "faces, slower (default 1)")
     p.add_argument("--smooth", action="store_true", help="apply the One-Euro filter")
-    p.add_argument("--min-cutoff", type=float, default=1.0)
-    p.add_argument("--beta", type=float, default=1.0)
+    p.add_argument("--min-cutoff", type=float, default=1.0, help="One-Euro minimum cutoff in Hz: lower is "
+                   "steadier at rest, laggier (default 1.0)")
+    p.add_argument("--beta", type=float, default=1.0, help="One-Euro speed coefficient: higher follows fast "
+                   "motion with less lag (default 1.0)")
     p.add_argument("--fps", type=float, default=None, help="frame rate for smoothing (default: the plate's, else 24)")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out file that is not a monalisa track")
     p.set_defaults(run=run)
+
+
+def _is_track(path) -> bool:
+    import json
+
+    try:
+        return json.loads(open(path, encoding="utf-8").read(1 << 20) or "null").get("format") == "monalisa.track"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def run(args) -> int:
     import numpy as np
 
+    from monalisa.errors import ConfigError
+    from monalisa.files import check_out_file
     from monalisa.nodes import trackfile
     from monalisa.nodes.media import probe
     from monalisa.nodes.smooth import OneEuro, one_euro
     from monalisa.nodes.track import summarise, track_plate
 
+    if args.fps is not None and not args.fps > 0:
+        raise ConfigError(f"--fps must be above 0, got {args.fps}")
+    if not args.min_cutoff > 0 or not args.beta >= 0:
+        raise ConfigError(f"--min-cutoff must be above 0 and --beta at least 0, got {args.min_cutoff} and {args.beta}")
+    check_out_file(args.out, ours=_is_track, overwrite=args.overwrite)
     track = track_plate(args.plate, backend=args.backend, face=args.face, start=args.start, end=args.end,
                         fill_method=args.fill, upsample=args.upsample)
     if args.smooth:

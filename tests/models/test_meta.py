@@ -60,7 +60,7 @@ def test_resume_continues_with_identical_losses(data, tmp_path):
 def test_checkpoint_of_another_config_is_refused(data, tmp_path, capsys):
     run = tmp_path / "run"
     train(data, run, TINY, TrainConfig(**{**TINY_ARGS, "steps": 2}), device="cpu", progress=False)
-    assert main(["train", "--data", str(data), "--out", str(run), "--config", "small", "--steps", "3"]) == 2
+    assert main(["train", "--data", str(data), "--out", str(run), "--config", "small", "--steps", "3", "--k", "2"]) == 2
     err = capsys.readouterr().err
     assert "step_0000002: config differs" in err and len(err.strip().splitlines()) == 1
 
