@@ -103,3 +103,25 @@ def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.mp4" in err[0] and "not found" in err[0]
     assert main(["evaluate", str(CLIP), "--k", "0"]) == 2
+
+
+def test_untrained_warp_generator_through_the_node_composite_is_the_warp(pair, tmp_path):
+    """Correction zero at initialisation: the full node-side path (dense warp, model crop, onnxruntime,
+    composite at the still's resolution) returns the warp baseline exactly."""
+    import torch
+
+    from monalisa.export.warpgen import export_warp_checkpoint
+    from monalisa.models.checkpoint import save_checkpoint
+    from monalisa.models.config import ModelConfig
+    from monalisa.models.warpgen import build_networks
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
+                      attention_resolution=0, generator="warp")
+    save_checkpoint(tmp_path / "ckpt", *build_networks(cfg), cfg, 0)
+    export_warp_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
+    still, still_pts, target, target_pts = pair
+    clip = ev.Clip(CLIP, "pair", 41, 30.0, 0, {1: [0]}, [40], [], {0: still, 40: target},
+                   {0: still_pts, 40: target_pts})
+    got = ev.warp_generator_method(tmp_path / "onnx", 1)(clip, [40])[40]
+    assert np.array_equal(got, ev.warp_source(clip, [40])[40])
