@@ -1,0 +1,118 @@
+"""The host entry points: the host-agnostic core (tested for real, with a background render), the
+Nuke files outside Nuke (one clear line), and the Blender add-on headless in the bpy venv."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from plugin_shot import FRAMES, MONALISA, REPO, env, frames_of
+
+from monalisa.plugin import core
+
+
+class TestCore:
+    def test_frames(self):
+        assert core.parse_frames("1001-1003,1010") == [1001, 1002, 1003, 1010]
+        assert core.parse_frames("5-5") == [5]
+        assert core.format_frames([1003, 1001, 1002, 1010, 1011]) == "1001-1003,1010-1011"
+        for bad in ("", "10-1", "a-b"):
+            with pytest.raises(core.HostInputError):
+                core.parse_frames(bad)
+
+    def test_patterns(self):
+        assert core.frame_path("/s/sh.####.exr", 7) == "/s/sh.0007.exr"
+        assert core.frame_path("/s/sh.%05d.exr", 1001) == "/s/sh.01001.exr"
+        assert core.frame_path("/s/sh.@@@@.exr", 1001) == "/s/sh.1001.exr"
+        assert core.pattern_for("/s/sh.####.exr", "printf") == "/s/sh.%04d.exr"
+        assert core.pattern_for("/s/sh.%04d.exr", "hash") == "/s/sh.####.exr"
+        with pytest.raises(core.HostInputError, match="exactly one frame number token"):
+            core.frame_path("/s/sh.exr", 1)
+
+    def test_knobs_are_the_settings(self):
+        assert [k[0] for k in core.KNOBS] == [f.name for f in fields(core.RenderSettings)]
+
+    def test_check_settings_and_command(self, shot, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        s = core.RenderSettings.from_mapping({"still": str(shot.still), "track": str(shot.track), "out": "o/x.####.exr",
+                                              "frames": "2-3", "device": "cpu", "unknown": 1})
+        c = core.check_settings(s)
+        assert c.out == str(tmp_path / "o" / "x.####.exr")
+        cmd = core.render_command(c, executable=MONALISA)
+        assert cmd[:2] == [MONALISA, "render"] and cmd[cmd.index("--frames") + 1] == "2-3"
+        assert core.render_frames(c) == [2, 3]
+        for change, message in (({"still": ""}, "no still"), ({"track": ""}, "neither"),
+                                ({"device": "tpu"}, "device 'tpu'"), ({"out": "o/x.exr"}, "frame number token"),
+                                ({"identity": "nope.onnx"}, "identity")):
+            with pytest.raises(core.HostInputError, match=message):
+                core.check_settings(core.RenderSettings(**{**s.to_dict(), **change}))
+
+    def test_background_render_job(self, shot, tmp_path, monkeypatch):
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        s = core.RenderSettings(still=str(shot.still), track=str(shot.track), out=str(tmp_path / "r" / "s.####.exr"),
+                                frames="4-5")
+        job = core.RenderJob(s, executable=MONALISA)
+        assert job.wait(timeout=300) == 0, job.log_path.read_text()
+        assert job.poll() == (2, 2, 0) and job.error() == ""
+        rendered = frames_of(tmp_path / "r")
+        for name in ("s.0004.exr", "s.0005.exr"):
+            assert rendered[name] == (shot.reference / name).read_bytes()
+
+    def test_run_bundle_reports_monalisa_error(self, shot, tmp_path):
+        s = core.RenderSettings(still=str(shot.still), track=str(shot.track), frames="0-99")
+        with pytest.raises(core.HostInputError, match="frame 6 is not in"):
+            core.run_bundle(s, tmp_path / "b", executable=MONALISA)
+        assert Path(core.run_bundle(core.RenderSettings(still=str(shot.still), track=str(shot.track)),
+                                    tmp_path / "b", executable=MONALISA), "template.yaml").is_file()
+
+
+def test_nuke_menu_outside_nuke_is_one_clear_line():
+    r = subprocess.run([sys.executable, str(REPO / "plugin" / "nuke" / "menu.py")], capture_output=True, text=True,
+                       env=env())
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "nuke module is not available" in lines[0] and "NUKE_PATH" in lines[0]
+
+
+BPY_PYTHON = REPO / ".venv-bpy" / "bin" / "python"
+
+
+@pytest.mark.skipif(not BPY_PYTHON.is_file(), reason="no .venv-bpy (bpy 5.0.1, numpy<2): see docs/farm.md")
+def test_blender_addon_renders_headless(shot, tmp_path):
+    addons = tmp_path / "addons"
+    addons.mkdir()
+    (addons / "monalisa_blender").symlink_to(REPO / "plugin" / "blender")  # as an installed add-on folder
+    out = tmp_path / "bl" / "s.####.exr"
+    r = subprocess.run([str(BPY_PYTHON), str(Path(__file__).with_name("blender_check.py")), str(addons),
+                        str(shot.still), str(shot.track), str(out), MONALISA],
+                       capture_output=True, text=True, timeout=300,
+                       env={**env(), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": ""})
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("MONALISA_JSON ")]
+    assert r.returncode == 0 and line, r.stdout[-3000:] + r.stderr[-3000:]
+    got = json.loads(line[0].split(" ", 1)[1])
+    assert got["result"] == ["FINISHED"] and got["panel"]
+    assert got["core"] == "monalisa_plugin_core"  # Blender's Python loaded the core file itself
+    strip, = got["strips"]
+    assert strip["start"] == FRAMES[0] and strip["duration"] == len(FRAMES)
+    assert strip["elements"] == [f"s.{f:04d}.exr" for f in FRAMES]
+    # the sequencer shows the rendered frame: Blender's picture of it matches ours
+    import cv2
+    import numpy as np
+
+    from monalisa.plugin.review import read_srgb8
+
+    seen = cv2.cvtColor(cv2.imread(got["sequencer_png"]), cv2.COLOR_BGR2RGB).astype(np.float32)
+    ours = read_srgb8(shot.reference / f"s.{got['sequencer_frame']:04d}.exr").astype(np.float32)
+    assert seen.shape == ours.shape and list(seen.shape[1::-1]) == got["still_size"]
+    assert np.corrcoef(seen.ravel(), ours.ravel())[0, 1] > 0.95 and np.abs(seen - ours).mean() < 8
+    assert got["images"][0]["path"] == str(out.parent / "s.0000.exr")
+    assert any("still" in m and "does not exist" in m for m in got["bad_result"])
+    rendered = frames_of(out.parent)
+    for f in FRAMES:  # the add-on's frames are the same bytes as the CLI's
+        assert rendered[f"s.{f:04d}.exr"] == (shot.reference / f"s.{f:04d}.exr").read_bytes()
+    assert "MONALISA_UNREGISTERED True" in r.stdout
