@@ -36,7 +36,7 @@ from monalisa.models.warpgen import build_networks, compose
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("step", "g_total", "content", "adv", "fm", "match", "mask", "warp_l1", "d_total", "seconds")
+COLUMNS = ("step", "g_total", "content", "adv", "fm", "match", "mask", "direct", "warp_l1", "d_total", "seconds")
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,9 @@ class WarpTrainConfig:
     seed: int = 0
     checkpoint_every: int = 250
     keep: int = 2
-    mask_weight: float = 0.05  # L1 on the mask: keep the still's texture unless the net needs to paint
+    mask_weight: float = 0.0  # L1 on the mean mask (0: off; it collapses the mask before the correction learns)
+    direct_weight: float = 1.0  # L1 of warped + correction alone against the target: the correction learns
+    # even where the mask is still small, and the mask then opens where the correction is right
     adversarial: bool = True  # False: content loss only (fast CPU runs, tests)
     optim: OptimConfig = OptimConfig(lr_eg=2e-4, lr_d=2e-4)
 
@@ -144,6 +146,7 @@ class WarpLearner:
     def generate(self, batch):
         e_hat = self.E(batch["ref_images"], batch["ref_rasters"])
         correction, mask = self.G(batch["rasters"], batch["warped"], e_hat)
+        self.last_correction = correction
         return compose(batch["warped"], correction, mask), mask, e_hat
 
     def step(self, batch: dict) -> dict:
@@ -159,7 +162,8 @@ class WarpLearner:
             g = {"content": self.content(fake, x)}
             g["total"] = g["content"]
         g["mask"] = self.cfg.mask_weight * mask.mean()
-        g["total"] = g["total"] + g["mask"]
+        g["direct"] = self.cfg.direct_weight * (w + self.last_correction - x).abs().mean()
+        g["total"] = g["total"] + g["mask"] + g["direct"]
         self.opt_eg.zero_grad(set_to_none=True)
         g["total"].backward()
         self.opt_eg.step()
@@ -263,7 +267,7 @@ def finetune(embedder, generator, discriminator, images, rasters, warped, target
     for _ in tqdm(range(steps), desc="finetune-warp", disable=not progress):
         idx = torch.randperm(n, generator=gen)[:b]
         corr, mask = generator.synthesize(rasters[idx], warped[idx], psi.expand(b, -1))
-        loss = content(compose(warped[idx], corr, mask), targets[idx]) + 0.05 * mask.mean()
+        loss = content(compose(warped[idx], corr, mask), targets[idx]) + (warped[idx] + corr - targets[idx]).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
