@@ -110,7 +110,8 @@ def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: floa
         _say(stream, "fail", f"frames {spec}: monalisa render finished but frame {missing[0]} "
                              f"({frame_path(s.out, missing[0])}) was not written; see the render log above")
         return 1
-    _say(stream, "progress", "100.0")
+    if last != total:
+        _say(stream, "progress", "100.0")
     _say(stream, "status", f"frames {spec} done")
     return 0
 
