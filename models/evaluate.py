@@ -383,8 +383,15 @@ def _track(clip: Clip, frames):
 
     h, w = clip.still.shape[:2]
     rows = sorted({clip.source, *frames})
-    return Track(np.array(rows, np.int64), np.stack([clip.points[f] for f in rows]).astype(np.float32), (w, h),
+    return Track(np.array(rows, np.int64), np.stack([_nudge(clip.points[f]) for f in rows]), (w, h),
                  provenance={"source": str(clip.path), "fps": clip.fps})
+
+
+def _nudge(points) -> np.ndarray:
+    """Points moved by at most 1e-3 px in a fixed pattern: dlib's integer landmarks make closed lips'
+    inner points coincide, and nodes.warp then meets a singular triangle (numpy LinAlgError)."""
+    n = np.arange(len(points))
+    return (np.asarray(points, np.float64) + 1e-3 * np.stack([np.cos(n), np.sin(n)], axis=1)).astype(np.float32)
 
 
 def render_method(model=None, k: int = 1, identity_for=None):
@@ -399,7 +406,7 @@ def render_method(model=None, k: int = 1, identity_for=None):
         identity = identity_for(clip) if identity_for is not None else None
         refs = None if identity is not None else [(clip.images[f], clip.points[f]) for f in clip.refs[k]]
         node = AnimatePortrait(_still(clip), track=_track(clip, frames), model=model, identity=identity,
-                               still_landmarks_from=clip.points[clip.source], output_colorspace=colour.SRGB,
+                               still_landmarks_from=_nudge(clip.points[clip.source]), output_colorspace=colour.SRGB,
                                smooth=False, retarget="absolute", references=refs, fps=clip.fps)
         out = {}
         for r in node.render(list(frames)):
