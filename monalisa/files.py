@@ -172,7 +172,8 @@ def _check_writable(path: Path, flag: str, what: str) -> None:
     """InputError unless ``path`` (or, when missing, the folder that would hold it) can be written."""
     base = _nearest_existing(path.parent if path.is_file() else path)
     if not base.is_dir():
-        raise InputError(f"{path}: {base} is a file, not a folder; choose a {what} path for {flag} in a folder")
+        raise InputError(f"{path}: {base} is a file, not a folder, so nothing can be written below it; "
+                         f"choose another {what} for {flag}")
     probe_in = path if path.is_dir() else base
     try:
         with tempfile.TemporaryFile(dir=probe_in):

@@ -84,3 +84,25 @@ def exported(tmp_path_factory, reference, pack, real):
     with contextlib.redirect_stdout(buf):
         code = main(["export", str(reference), "--identity", str(pack), "--out", str(out), "--fp16", "--int8"])
     return out, buf.getvalue(), code
+
+
+def export_feed(role, out, real):
+    """The inputs export verified ``role`` on: every real raster and, for the generic generator, the
+    embedding (from the exported embedder) of its group of K = 4 frames, the last group's for the
+    remainder, as export/pipeline.py does."""
+    import numpy as np
+    import onnxruntime as ort
+
+    if role == "baked_generator":
+        return {"raster": real.rasters}
+    images, rasters = real.groups(4)
+    sess = ort.InferenceSession(str(out / "embedder.onnx"), providers=["CPUExecutionProvider"])
+    groups = sess.run(None, {"images": images, "rasters": rasters})[0]
+    per_frame = np.repeat(groups, images.shape[1], axis=0)
+    emb = np.concatenate([per_frame, np.repeat(groups[-1:], len(real.rasters) - len(per_frame), axis=0)])
+    return {"raster": real.rasters, "embedding": emb.astype(np.float32)}
+
+
+@pytest.fixture(scope="session")
+def feed_of():
+    return export_feed

@@ -95,3 +95,39 @@ def test_cli_end_to_end_two_stills(ckpt, tmp_path, shared_file):
     assert meta["lr"] == {"generator": 5e-5, "discriminator": 2e-4} and meta["seed"] == 0
     pack = load_identity(out, base_sha256=meta["base_checkpoint_sha256"])
     assert pack.psi.shape[0] == 1 and (out / "contact_sheet.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_gan_step_teaches_d_real_from_fake_and_g_to_fool_it():
+    """The shared adversarial update as fine-tuning runs it: D's hinge loss falls on a fixed batch,
+    the real image is scored without a graph for G's step, and G and psi move."""
+    from monalisa.models.update import gan_update
+
+    E, G, D = nets()
+    torch.manual_seed(2)
+    x, y = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        e = E(x[None], y[None])
+    psi = torch.nn.Parameter(G.project(e).detach())
+    w = torch.nn.Parameter(e.clone())
+    opt_g = torch.optim.Adam([*G.parameters(), psi], lr=5e-5, betas=(0.0, 0.999))
+    opt_d = torch.optim.Adam([*D.parameters(), w], lr=2e-4, betas=(0.0, 0.999))
+    graphs = []
+
+    def score(im, r):
+        out = D.score_with(im, r, w.expand(len(im), -1))
+        graphs.append((len(im), out[0].requires_grad))
+        return out
+
+    g0 = [p.detach().clone() for p in G.parameters()]
+    psi0 = psi.detach().clone()
+    d_losses = []
+    for _ in range(12):
+        fake = G.synthesize(y, psi.expand(2, -1))
+        g, d = gan_update(fake, x, y, score_g=score, score_d=score, opt_g=opt_g, opt_d=opt_d,
+                          content=torch.nn.L1Loss())
+        d_losses.append(d["total"].item())
+    # per update: the fake with a graph, the real without one (G's step), then both together for D
+    assert graphs[:3] == [(2, True), (2, False), (4, True)]
+    assert set(g) == {"content", "adv", "fm", "total"}
+    assert d_losses[-1] < d_losses[0] / 2, d_losses
+    assert any(not torch.equal(a, b) for a, b in zip(g0, G.parameters())) and not torch.equal(psi0, psi)

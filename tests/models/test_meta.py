@@ -70,7 +70,7 @@ def test_k0_is_refused(data, tmp_path, capsys):
     assert "K (reference frames per episode) must be at least 1, got 0" in capsys.readouterr().err
 
 
-def test_ddp_two_processes_equal_one_process_on_both_batches(data, tmp_path):
+def test_ddp_two_processes_equal_one_process_on_both_batches(data, tmp_path, free_port):
     """torchrun, 2 CPU processes on gloo: one DDP step equals one step on both ranks' episodes."""
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -80,7 +80,7 @@ def test_ddp_two_processes_equal_one_process_on_both_batches(data, tmp_path):
     script = tmp_path / "ddp_step.py"
     script.write_text(code)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                           "--master-port", "29531", str(script)], env=env,
+                           "--master-port", str(free_port), str(script)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     ckpt = load_checkpoint(run / "checkpoints" / "step_0000001")
@@ -113,3 +113,43 @@ def _initial():
     return {f"{p}.{k}": v for p, net in zip(("embedder", "generator", "discriminator"),
                                             (Embedder(TINY), Generator(TINY), Discriminator(TINY)))
             for k, v in net.state_dict().items()}
+
+
+def test_old_checkpoints_are_pruned_and_the_crop_recorded(data, tmp_path):
+    run = tmp_path / "run"
+    train(data, run, TINY, TrainConfig(steps=4, batch_size=1, k=2, checkpoint_every=1, keep=2),
+          device="cpu", progress=False)
+    kept = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert kept == ["step_0000003", "step_0000004"]
+    assert all((run / "checkpoints" / k / "preview.png").is_file() for k in kept)
+    ckpt = load_checkpoint(run / "checkpoints" / "step_0000004")
+    assert ckpt.meta["crop"] == {"resolution": 32, "prepare_size": 64, "margin": 0.15, "filter": "area"}
+    assert len(losses(run)) == 4
+
+
+def test_train_reference_writes_compact_weights_and_spares_a_users_folder(data, tmp_path, capsys):
+    user = tmp_path / "shot"
+    user.mkdir()
+    (user / "comp.nk").write_text("comp")
+    args = ["train", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "1", "--batch", "1",
+            "--k", "2", "--threads", "1", "--reference"]
+    assert main([*args, str(user)]) == 2
+    err = capsys.readouterr().err
+    assert "comp.nk" in err and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # refused before any work
+    assert main([*args, str(tmp_path / "ref")]) == 0
+    ref = load_checkpoint(tmp_path / "ref")
+    full = load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000001")
+    assert ref.training is None and not (tmp_path / "ref" / "training.safetensors").exists()
+    assert all(v.dtype == torch.float16 for v in ref.state.values() if v.is_floating_point())
+    assert ref.meta["source_checkpoint_sha256"] == full.sha256 and ref.meta["crop"] == full.meta["crop"]
+    assert all(torch.allclose(ref.state[k].float(), full.state[k], atol=1e-2, rtol=1e-2) for k in full.state)
+    assert main([*args, str(user), "--overwrite"]) == 0  # beside the user's files, which stay
+    assert (user / "comp.nk").read_text() == "comp" and (user / "model.safetensors").is_file()
+
+
+def test_k_above_the_shortest_clip_is_refused_before_work(data, tmp_path, capsys):
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "r"), "--k", "8", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--k 8: clip" in err and "has only 8 frames" in err and "use --k 7 or less" in err
+    assert not (tmp_path / "r").exists()

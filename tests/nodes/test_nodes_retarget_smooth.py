@@ -24,14 +24,28 @@ def test_relative_retarget_keeps_still_shape():
     neutral = _face(1)
     still = _face(2, w=1.3) * 1.7 + 40  # different proportions and size
     assert np.allclose(retarget(neutral, neutral, still), still, atol=1e-3)
-    moved = _move(neutral, 0.3, (30, -20))
-    moved[60:68] += (0, 6)  # open the mouth a little
+    opened = neutral.copy()
+    opened[65:68] += (0, 12)  # the lower inner lip drops: the mouth opens by 12 px at the plate's scale
+    moved = _move(opened, 0.3, (30, -20))
     out = retarget(moved, neutral, still)
+    # the still keeps its own proportions ...
     assert inter_ocular(out) == pytest.approx(inter_ocular(still), rel=0.02)
     jaw = lambda p: np.linalg.norm(p[16] - p[0])
     assert jaw(out) == pytest.approx(jaw(still), rel=0.02)
+    # ... the mouth opens like the plate's, scaled to the still (inner-lip gap, pose removed) ...
+    angle = lambda p: np.arctan2(*(p[45] - p[36])[::-1])
+
+    def drop(p):  # how far the lower inner lip sits below the upper one, along the face's own "down"
+        c, s = np.cos(-angle(p)), np.sin(-angle(p))
+        return (np.array([[c, -s], [s, c]]) @ (p[66] - p[62]))[1]
+
+    scale = inter_ocular(still) / inter_ocular(neutral)
+    assert drop(out) - drop(still) == pytest.approx(12 * scale, rel=0.15)
+    # ... and the head turns with the plate (eye line rotated by the plate's 0.3 rad) and moves
+    assert angle(out) - angle(still) == pytest.approx(0.3, abs=0.02)
+    assert np.linalg.norm(out.mean(0) - still.mean(0)) > 20
     absolute = retarget(moved, neutral, still, mode="absolute")
-    assert absolute.shape == (68, 2)
+    assert absolute.shape == (68, 2) and not np.allclose(absolute, still, atol=5)
 
 
 def test_one_euro_lowers_jitter_with_small_lag():

@@ -68,3 +68,25 @@ def test_dlib_nme_on_ground_truth(shared_data):
         pts = min(faces, key=lambda f: np.linalg.norm(f.points.mean(0) - gt.mean(0))).points  # the annotated face
         errors.append(np.linalg.norm(pts - gt, axis=1).mean() / inter_ocular(gt))
     assert errors and float(np.mean(errors)) < NME_BOUND
+
+
+def test_face_lost_and_reacquired(tmp_path):
+    """Frames 3-4 of a sequence are blank: the face is lost there, found again on frame 5; the gap
+    is flagged and filled between the detections on either side."""
+    from pathlib import Path
+
+    from monalisa.nodes.media import iter_frames
+
+    clip = Path(__file__).resolve().parents[2] / "assets" / "clips" / "liveportrait_d0.mp4"
+    for n, rgb in iter_frames(clip, end=6):
+        if n in (3, 4):
+            rgb = np.full_like(rgb, 128)
+        cv2.imwrite(str(tmp_path / f"plate.{n + 1001:04d}.png"), rgb[..., ::-1])
+    tr = track_plate(tmp_path / "plate.####.png", progress=False, upsample=0)
+    assert tr.frames.tolist() == list(range(1001, 1008))
+    assert tr.filled.tolist() == [False, False, False, True, True, False, False]
+    assert np.isnan(tr.confidence[3:5]).all() and np.isfinite(tr.confidence[5:]).all()
+    # re-acquired on the face itself: near where it was before the gap, not on a stray box
+    assert np.linalg.norm(tr.points[5].mean(0) - tr.points[2].mean(0)) < 0.1 * inter_ocular(tr.points[2])
+    w = np.array([1 / 3, 2 / 3])[:, None, None]  # linear fill between frames 1003 and 1006
+    np.testing.assert_allclose(tr.points[3:5], (1 - w) * tr.points[2] + w * tr.points[5], atol=1e-3)
