@@ -153,3 +153,18 @@ def test_k_above_the_shortest_clip_is_refused_before_work(data, tmp_path, capsys
     err = capsys.readouterr().err
     assert "--k 8: clip" in err and "has only 8 frames" in err and "use --k 7 or less" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_rerun_removes_the_temporaries_of_a_killed_run(data, tmp_path):
+    import socket
+
+    run = tmp_path / "run"
+    train(data, run, TINY, TrainConfig(steps=1, batch_size=1, k=2), device="cpu", progress=False)
+    pid = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                             text=True).stdout)
+    stale = run / "checkpoints" / f".step_0000002.~{pid}@{socket.gethostname()}~x.tmp"
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    result = train(data, run, TINY, TrainConfig(steps=2, batch_size=1, k=2), device="cpu", progress=False)
+    assert result["step"] == 2 and not stale.exists()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_0000001", "step_0000002"]

@@ -103,3 +103,29 @@ def test_data_dir_without_manifest(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "manifest.json: missing; run `monalisa prepare" in err
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_rerun_removes_the_temporaries_of_a_killed_run(prepared, tmp_path):
+    import shutil
+    import socket
+
+    out = tmp_path / "data"
+    shutil.copytree(prepared, out)
+    tag = f"~{dead_pid()}@{socket.gethostname()}~k1ll3d"
+    stale = out / f".liveportrait_d0.{tag}.tmp"
+    (stale / "frames.npy").parent.mkdir()
+    (stale / "frames.npy").write_bytes(b"half")
+    other_host = out / ".liveportrait_d0.~1@elsewhere~abc.tmp"
+    other_host.mkdir()
+    (out / "notes.txt").write_text("mine")
+    prepare([CLIP], out, PrepareOptions(size=64, max_frames=10), progress=False, overwrite=True)
+    assert not stale.exists() and other_host.exists()  # a farm node's temporary is not ours to judge
+    assert (out / "notes.txt").read_text() == "mine"
