@@ -1,5 +1,5 @@
-"""A small real shot shared by the plugin tests: a 256 px portrait, a 6-frame dlib track of the
-bundled clip, and one reference render of all six frames (CPU, a few seconds)."""
+"""A small real shot shared by the plugin tests: the bundled MIT portrait scaled to 256 px, a 6-frame
+dlib track of the bundled clip, and one reference render of all six frames (CPU, a few seconds)."""
 from __future__ import annotations
 
 import shutil
@@ -7,16 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from plugin_shot import CLIP, FRAMES, MONALISA, Shot, run
+from plugin_shot import CLIP, FRAMES, MONALISA, PORTRAIT, Shot, run
 
 
 @pytest.fixture(scope="session")
-def shot(tmp_path_factory, shared_file) -> Shot:
+def shot(tmp_path_factory) -> Shot:
     import cv2
 
     root = tmp_path_factory.mktemp("shot")
-    portrait = shared_file("portraits/liveportrait_s0.jpg")
-    image = cv2.imread(str(portrait))
+    image = cv2.imread(str(PORTRAIT))
     h, w = image.shape[:2]
     scale = 256 / max(h, w)
     still = root / "still.png"

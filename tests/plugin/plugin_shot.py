@@ -12,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MONALISA = str(BIN / "monalisa")
 CLIP = REPO / "assets" / "clips" / "liveportrait_d0.mp4"
+PORTRAIT = REPO / "assets" / "portraits" / "liveportrait_s3.jpg"
 FRAMES = list(range(0, 6))
 
 
