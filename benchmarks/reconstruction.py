@@ -13,17 +13,11 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from monalisa.files import write_bytes
 from monalisa.models.checkpoint import build_models, load_checkpoint
 from monalisa.models.data import PreparedData
-
-
-def to_t(a):
-    return torch.from_numpy(np.ascontiguousarray(a)).float().div(127.5).sub(1).permute(0, 3, 1, 2)
-
-
-def to_u8(t):
-    return ((t.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+from monalisa.models.tensors import to_tensor as to_t
+from monalisa.models.tensors import to_uint8 as to_u8
+from monalisa.nodes.sheet import write_contact_sheet
 
 
 def main():
@@ -56,13 +50,10 @@ def main():
         l1s.append(l1)
         ssims.append(ssim)
         print(f"| {video.id} | {l1:.4f} | {ssim:.4f} |")
-        rows.append(np.concatenate([real[0], tgt[0][1], fake[0], real[-1], tgt[-1][1], fake[-1]], axis=1))
+        rows.append([real[0], tgt[0][1], fake[0], real[-1], tgt[-1][1], fake[-1]])
     print(f"| **mean** | {statistics.mean(l1s):.4f} | {statistics.mean(ssims):.4f} |")
     if args.sheet:
-        import cv2
-
-        _, png = cv2.imencode(".png", cv2.cvtColor(np.concatenate(rows), cv2.COLOR_RGB2BGR))
-        write_bytes(args.sheet, png.tobytes())
+        write_contact_sheet(args.sheet, rows)
         print(f"contact sheet: {args.sheet}")
 
 

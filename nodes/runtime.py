@@ -130,5 +130,7 @@ def load_model(path, provider: str = "cpu", threads: int = 0, spinning: bool = T
 
 
 def image_to_uint8(image: np.ndarray) -> np.ndarray:
-    """(B, 3, H, W) float in [-1, 1] -> (B, H, W, 3) uint8 sRGB."""
-    return np.clip(np.round((np.asarray(image) + 1.0) * 127.5), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+    """(B, 3, H, W) float in [-1, 1] -> (B, H, W, 3) uint8 sRGB (``nodes.facecrop.from_model``)."""
+    from monalisa.nodes.facecrop import from_model
+
+    return from_model(image)

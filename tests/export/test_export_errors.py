@@ -118,3 +118,19 @@ def test_without_torch_says_what_to_install(tmp_path):
     err = result.stderr.strip()
     assert "\n" not in err and "monalisa[train,cpu]" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_calibration_set_ships_in_the_package():
+    """The default calibration set lives inside monalisa.export and pyproject ships it, so an
+    installed wheel exports without --calibration."""
+    import tomllib
+    from pathlib import Path
+
+    import monalisa.export
+    from monalisa.export.verify import default_calibration_path
+
+    path = default_calibration_path()
+    assert path.is_file() and path.parent == Path(monalisa.export.__file__).resolve().parent
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    data = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]
+    assert path.name in data["monalisa.export"]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from monalisa.cli import main
-from monalisa.models.checkpoint import load_checkpoint, save_checkpoint
+from monalisa.models.checkpoint import load_checkpoint
 from monalisa.models.config import ModelConfig, OptimConfig
 from monalisa.models.data import PreparedData, episode_batch
 from monalisa.models.meta import MetaLearner, TrainConfig, train
