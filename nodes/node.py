@@ -50,6 +50,36 @@ class FrameResult:
     metadata: dict  # monalisa:* provenance for the file's header
 
 
+@dataclass(frozen=True)
+class Port:
+    """A declared input or parameter of the node, for hosts that build knobs from it."""
+
+    name: str
+    kind: str  # "image" | "track" | "plate" | "model" | "file" | "int" | "float" | "bool" | "choice" | "frames"
+    help: str
+    default: object = None
+    choices: tuple = ()
+
+
+INPUTS = (
+    Port("still", "image", "the portrait to animate (EXR, DPX, TIFF, PNG, JPEG)"),
+    Port("track", "track", "landmark track of the plate (monalisa track); or give a plate"),
+    Port("plate", "plate", "movie or image sequence to track on the fly"),
+    Port("identity", "model", "an identity's baked generator (monalisa export --identity); optional"),
+    Port("still_landmarks_from", "track", "the still's own landmarks (one-frame track file); optional"),
+)
+PARAMETERS = (
+    Port("frames", "frames", "frames to render (default: the track's)"),
+    Port("smooth", "bool", "One-Euro filter the track", True),
+    Port("smooth_strength", "float", "> 1 smooths more", 1.0),
+    Port("retarget", "choice", "relative: the plate's motion on the still's own face; absolute", "relative",
+         ("relative", "absolute")),
+    Port("matte_feather", "float", "matte feather, in eye distances", FEATHER),
+    Port("batch_size", "int", "frames per inference batch", 4),
+    Port("device", "choice", "onnxruntime device", "cpu", ("cpu", "cuda")),
+)
+
+
 def _json_sha256(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
@@ -80,6 +110,8 @@ def still_landmarks(still: Still, landmarks=None) -> np.ndarray:
 
 class AnimatePortrait:
     """See the module docstring. Heavy set-up (reading, detection, models, driving) happens here, once."""
+
+    INPUTS, PARAMETERS = INPUTS, PARAMETERS
 
     def __init__(self, still, track=None, plate=None, model=None, identity=None, still_landmarks_from=None,
                  colorspace=None, output_colorspace=None, smooth=True, smooth_strength=1.0, retarget="relative",

@@ -162,12 +162,12 @@ def apply_flow(image, flow, interpolation=cv2.INTER_LINEAR):
     h, w = flow.shape[:2]
     if img.shape[:2] != (h, w):
         raise ShapeError("warp image", (h, w, "C"), img.shape)
-    moved = np.abs(flow).max(axis=2) > 0
+    moved = (flow[..., 0] != 0) | (flow[..., 1] != 0)
     out = img.copy()
-    if not moved.any():
+    rows, cols = np.flatnonzero(moved.any(axis=1)), np.flatnonzero(moved.any(axis=0))
+    if not len(rows):
         return out
-    ys, xs = np.nonzero(moved)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     map_x = gx + flow[y0:y1, x0:x1, 0]
     map_y = gy + flow[y0:y1, x0:x1, 1]
@@ -175,9 +175,8 @@ def apply_flow(image, flow, interpolation=cv2.INTER_LINEAR):
     sampled = cv2.remap(src, map_x, map_y, interpolation, borderMode=cv2.BORDER_REFLECT101)
     if sampled.ndim == 2 and img.ndim == 3:
         sampled = sampled[..., None]
-    region = out[y0:y1, x0:x1]
     keep = moved[y0:y1, x0:x1]
-    region[keep] = sampled[keep].astype(img.dtype)
+    np.copyto(out[y0:y1, x0:x1], sampled.astype(img.dtype), where=keep if img.ndim == 2 else keep[..., None])
     return out
 
 
