@@ -97,15 +97,23 @@ def mesh_points(mesh: WarpMesh, driven_points) -> np.ndarray:
 
 
 def _affines(src_vertices, dst_vertices, tri):
-    """(T, 2, 3) affine maps taking each triangle of ``src_vertices`` onto the same one of ``dst_vertices``."""
+    """(T, 2, 3) affine maps taking each triangle of ``src_vertices`` onto the same one of ``dst_vertices``.
+
+    A triangle collapsed to a line in ``src_vertices`` (closed lips put the inner-lip points on top of
+    each other) covers no pixel there; it gets the translation between the two triangles' centroids.
+    """
     s = src_vertices[tri]  # (T, 3, 2)
     d = dst_vertices[tri]
-    ones = np.ones((len(tri), 3, 1))
-    s_h = np.concatenate([s, ones], axis=2)  # (T, 3, 3) rows [x y 1]
-    # solve s_h @ X = d for X (3, 2) per triangle; A = X.T
-    with np.errstate(all="ignore"):
-        x = np.linalg.solve(s_h, d)  # (T, 3, 2)
-    return np.transpose(x, (0, 2, 1))
+    s_h = np.concatenate([s, np.ones((len(tri), 3, 1))], axis=2)  # (T, 3, 3) rows [x y 1]
+    flat = np.abs(np.linalg.det(s_h)) < 1e-9
+    s_h[flat] = np.eye(3)
+    x = np.linalg.solve(s_h, d)  # (T, 3, 2): s_h @ x = d; the affine is x.T
+    out = np.transpose(x, (0, 2, 1))
+    if flat.any():
+        out[flat] = 0.0
+        out[flat, 0, 0] = out[flat, 1, 1] = 1.0
+        out[flat, :, 2] = d[flat].mean(axis=1) - s[flat].mean(axis=1)
+    return out
 
 
 def _triangle_index(vertices, tri, order, width, height, box):
@@ -141,7 +149,6 @@ def warp_field(mesh: WarpMesh, driven_points):
     order = np.concatenate([np.nonzero(~moving)[0], np.nonzero(moving)[0]])
     index = _triangle_index(dst, tri, order, width, height, box)
     back = _affines(dst, mesh.points, tri)  # frame -> still, per triangle
-    back = np.nan_to_num(back)
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     valid = index >= 0
     safe = np.where(valid, index, 0)
@@ -193,7 +200,7 @@ def motion_vectors(mesh: WarpMesh, points_now, points_next, triangle) -> np.ndar
     map taking triangle j of this frame onto triangle j of the next.
     """
     now, nxt = mesh_points(mesh, points_now), mesh_points(mesh, points_next)
-    fwd = np.nan_to_num(_affines(now, nxt, mesh.triangles)).astype(np.float32)
+    fwd = _affines(now, nxt, mesh.triangles).astype(np.float32)
     h, w = triangle.shape
     motion = np.zeros((h, w, 2), np.float32)
     valid = triangle >= 0

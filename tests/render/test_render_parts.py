@@ -87,6 +87,10 @@ def test_dense_warp_identity_translation_and_reach():
     warped = apply_flow(image, flow)
     c = centre + (4, -3)
     assert np.allclose(warped[c[1], c[0]], image[centre[1], centre[0]], atol=1e-4)
+    closed = points.copy()
+    closed[[61, 62, 63]] = closed[[67, 66, 65]]  # closed lips: dlib puts inner-lip points on top of each other
+    flow, triangle = warp_field(mesh, closed)
+    assert np.isfinite(flow).all() and np.isfinite(motion_vectors(mesh, closed, points, triangle)).all()
 
 
 def test_relative_retargeting_keeps_the_still_face_and_follows_the_mouth(short_track, small_still):
