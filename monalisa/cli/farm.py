@@ -2,7 +2,8 @@
 
   monalisa farm bundle --still S --track T --out BUNDLE_DIR [--render PATTERN] [--frames A-B]
                        [--chunk-size N] [--device cpu|cuda] [--identity X.onnx] [--model DIR]
-  monalisa farm run-chunk --still S --track T --out PATTERN --frames A-B   (what each farm task runs)
+  monalisa farm track --plate P --track T                                    (the job's Track step)
+  monalisa farm run-chunk --still S --track T --out PATTERN --frames A-B   (each Render task)
   monalisa farm template                                                     (print the template path)
 """
 
@@ -40,6 +41,12 @@ def add_parser(sub) -> None:
     c.add_argument("--monalisa", default="", help="the monalisa command to run (default: this one)")
     c.set_defaults(run=run)
 
+    k = verbs.add_parser("track", help="the job's Track step: track --plate into --track once (or check --track)")
+    k.add_argument("--plate", default="", help="the plate to track (empty: only check --track)")
+    k.add_argument("--track", required=True, help="the track file to write or check")
+    k.add_argument("--monalisa", default="", help="the monalisa command to run (default: this one)")
+    k.set_defaults(run=run)
+
     t = verbs.add_parser("template", help="print the path of the job template")
     t.set_defaults(run=run)
 
@@ -67,6 +74,10 @@ def run(args) -> int:
         print(f"  run here: openjd run {bundle.path / 'template.yaml'} "
               f"--job-param file://{bundle.path / 'openjd_parameters.json'}")
         return 0
+    if args.farm_command == "track":
+        from monalisa.plugin.farm.track_step import run_track_step
+
+        return run_track_step(args.plate, args.track, executable=args.monalisa)
     from monalisa.plugin.core import HostInputError
     from monalisa.plugin.farm.chunk import run_chunk
 

@@ -3,8 +3,9 @@
 ``write_bundle`` checks the shot's inputs (absolute paths that exist, a frame range inside the
 track) before anything is written, then writes BUNDLE_DIR atomically:
 
-- ``template.yaml``: the job template (``monalisa_render.yaml``; with ``chunking=False`` the same
-  job with one STRING task per frame range, for farms without the TASK_CHUNKING extension)
+- ``template.yaml``: the job template (``monalisa_render.yaml``: a Track step, then the Render step
+  in chunks; with ``chunking=False`` the same job with one STRING task per frame range, for farms
+  without the TASK_CHUNKING extension)
 - ``parameter_values.yaml``: the values in the job-bundle format (``parameterValues: [{name, value}]``)
 - ``openjd_parameters.json``: the same values as a plain map, for
   ``openjd run BUNDLE_DIR/template.yaml --job-param file://BUNDLE_DIR/openjd_parameters.json``
@@ -57,7 +58,7 @@ def ranges_template(text: str, ranges) -> str:
     """The template without TASK_CHUNKING: task parameter Frame becomes a STRING over ``ranges``."""
     lines = text.splitlines()
     start = lines.index("    parameterSpace:")
-    end = lines.index("    script:")
+    end = lines.index("    script:", start)
     space = ["    parameterSpace:", "      taskParameterDefinitions:", "        - name: Frame",
              "          type: STRING", "          range:"] + [f"            - {json.dumps(r)}" for r in ranges]
     body = lines[:start] + space + lines[end:]
@@ -117,9 +118,12 @@ def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chu
         if any(bundle_dir.iterdir()):
             raise HostInputError(f"{bundle_dir} exists and is not a monalisa bundle; choose an empty or new folder")
     spec = format_frames(frames)
+    shot = name or Path(s.out).name.split(".")[0] or Path(s.still).stem
+    # with a plate, the job's Track step writes the track beside the frames, once for all chunks
+    track = s.track or str(Path(s.out).parent / f"{shot}.track.json")
     params = {
-        "ShotName": name or Path(s.out).name.split(".")[0] or Path(s.still).stem,
-        "Still": s.still, "Track": s.track, "Plate": s.plate, "Identity": s.identity, "Model": s.model,
+        "ShotName": shot,
+        "Still": s.still, "Track": track, "Plate": s.plate, "Identity": s.identity, "Model": s.model,
         "Render": s.out, "Frames": spec, "ChunkSize": int(chunk_size), "Device": s.device,
     }
     text = template_text()

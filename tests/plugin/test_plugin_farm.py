@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin_shot import FRAMES, MONALISA, env, frames_of, run
+from plugin_shot import CLIP, FRAMES, MONALISA, env, frames_of, run
 
 from monalisa.cli import main
 
@@ -77,7 +77,8 @@ def test_openjd_run_in_three_chunks_is_byte_identical_to_one(shot, tmp_path):
     three = bundle(shot, tmp_path / "three", tmp_path / "r3" / "s.####.exr", "--chunk-size", 2)
     r3 = openjd_run(three)
     assert r3.returncode == 0, r3.stdout[-3000:]
-    assert "Chunks run: 3" in r3.stdout
+    assert "Chunks run: 4" in r3.stdout  # the Track step's task (checks the track) + 3 chunks
+    assert "openjd_status: using track" in r3.stdout
     # each chunk reported its frames and its progress to the worker
     for chunk in ("0-1", "2-3", "4-5"):
         assert f"openjd_status: rendering frames {chunk}" in r3.stdout
@@ -95,7 +96,7 @@ def test_openjd_run_without_chunking_extension(shot, tmp_path):
     assert "TASK_CHUNKING" not in text.split("name:", 1)[1]
     assert all(f'- "{c}"' in text for c in ("0-1", "2-3", "4-5"))
     assert run(OPENJD, "check", b / "template.yaml").returncode == 0
-    r = openjd_run(b, "--task-param", "Frame=4-5")
+    r = openjd_run(b, "--step", "Render", "--task-param", "Frame=4-5")
     assert r.returncode == 0, r.stdout[-3000:]
     assert sorted(frames_of(tmp_path / "r")) == ["s.0004.exr", "s.0005.exr"]
     assert frames_of(tmp_path / "r")["s.0004.exr"] == (shot.reference / "s.0004.exr").read_bytes()
@@ -161,3 +162,33 @@ def test_failed_frame_fails_its_task(shot, tmp_path):
     fail = [ln for ln in r.stdout.splitlines() if "openjd_fail:" in ln]
     assert fail and "frames 0-1" in fail[0] and "s.0001.exr" in fail[0]
     assert "rendering frames 2-3" not in r.stdout  # the session stopped at the failing chunk
+
+
+def test_plate_is_tracked_once_for_all_chunks(shot, tmp_path):
+    import av
+    import cv2
+
+    plate = tmp_path / "plate"
+    plate.mkdir()
+    with av.open(str(CLIP)) as c:  # a short image-sequence plate: the clip's first frames as PNGs
+        for i, frame in enumerate(c.decode(video=0)):
+            cv2.imwrite(str(plate / f"p.{i + 1:04d}.png"), frame.to_ndarray(format="bgr24"))
+            if i == 3:
+                break
+    out = tmp_path / "r"
+    code = main(["farm", "bundle", "--still", str(shot.still), "--plate", str(plate / "p.####.png"),
+                 "--out", str(tmp_path / "b"), "--render", str(out / "s.####.exr"), "--chunk-size", "2"])
+    assert code == 0
+    params = json.loads((tmp_path / "b" / "openjd_parameters.json").read_text())
+    assert params["Frames"] == "1-4" and params["Track"] == str(out / "s.track.json")
+    r = openjd_run(tmp_path / "b")
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert r.stdout.count("openjd_status: tracking") == 1 and "Chunks run: 3" in r.stdout
+    renders = [ln for ln in r.stdout.splitlines() if "monalisa farm: " in ln and " render " in ln]
+    assert len(renders) == 2 and all(f"--track {out / 's.track.json'}" in ln and "--plate" not in ln for ln in renders)
+    assert sorted(p.name for p in out.iterdir()) == ["s.0001.exr", "s.0002.exr", "s.0003.exr", "s.0004.exr",
+                                                     "s.track.json"]
+    track = (out / "s.track.json").read_bytes()
+    again = openjd_run(tmp_path / "b", "--step", "Track")  # the step re-queued: the plate is not tracked again
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert "already tracks" in again.stdout and (out / "s.track.json").read_bytes() == track
