@@ -275,6 +275,18 @@ def finetune(embedder, generator, discriminator, images, rasters, warped, target
     return psi.detach(), e_hat
 
 
+def export_reference(checkpoint, out) -> str:
+    """A warp checkpoint's weights in float16 without optimiser state (compact reference weights)."""
+    from monalisa.models.checkpoint import load_checkpoint, save_checkpoint
+    from monalisa.models.warpgen import build_models
+
+    ckpt = load_checkpoint(checkpoint)
+    E, G, D = build_models(ckpt)
+    extra = {k: ckpt.meta[k] for k in ("videos", "metrics", "crop") if k in ckpt.meta}
+    extra["source_checkpoint_sha256"] = ckpt.sha256
+    return save_checkpoint(out, E, G, D, ckpt.config, ckpt.step, extra=extra, dtype=torch.float16)
+
+
 def main(argv=None) -> int:
     """python -m monalisa.models.warptrain --data PREPARED --out RUN [--config warp_medium] [--steps N]
     [--videos ID ...] [--adversarial]: meta-train (or resume) the warp generator."""
