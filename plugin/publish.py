@@ -267,13 +267,13 @@ def integrate(context) -> Path:
             family = instance.data.get("family")
             if family == RENDER_FAMILY:
                 (tmp / "render").mkdir(exist_ok=True)
-                for frame, src in instance.data["files"].items():
+                for src in instance.data["files"].values():
                     dst = tmp / "render" / Path(src).name
                     _place(src, dst)
                     files[f"render/{dst.name}"] = sha256(dst)
                 manifest["frames"] = instance.data["frames"]
                 manifest["provenance"] = instance.data.get("provenance", {})
-                for key, src in instance.data.get("review", {}).items():
+                for src in instance.data.get("review", {}).values():
                     (tmp / "review").mkdir(exist_ok=True)
                     dst = tmp / "review" / Path(src).name
                     shutil.copy2(src, dst)

@@ -1,9 +1,8 @@
-"""Run by the bpy venv's Python (tests/plugin/test_blender.py): install the add-on as Blender does
+"""Run by the bpy venv's Python (tests/plugin/test_plugin_hosts.py): install the add-on as Blender does
 (a folder in an add-ons path), render through its operator headless, print a JSON summary."""
 import json
 import os
 import sys
-from pathlib import Path
 
 addons, still, track, out, executable = sys.argv[1:6]
 sys.path.insert(0, addons)

@@ -3,7 +3,6 @@ Nuke files outside Nuke (one clear line), and the Blender add-on headless in the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import fields
