@@ -74,8 +74,11 @@ def read_header(path) -> dict | None:
     """The ``monalisa:*`` attributes of an image file, or None when it cannot be read as an image."""
     import OpenImageIO as oiio
 
+    if not Path(path).is_file():
+        return None
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
+        oiio.geterror()  # clear it: a pending error is printed at exit otherwise
         return None
     try:
         spec = inp.spec()
