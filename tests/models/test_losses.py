@@ -18,13 +18,15 @@ def test_hinge_values():
 
 def test_fallback_content_logs_once_and_is_zero_on_identical(caplog, monkeypatch):
     monkeypatch.setattr(ContentLoss, "_warned", False)
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
     with caplog.at_level(logging.WARNING, logger=losses.__name__):
         c = ContentLoss()
         ContentLoss()
+        assert not caplog.records  # said at the first step, once the inputs were checked, not at construction
+        assert c(x, x).item() == pytest.approx(0.0, abs=1e-5)
+        assert c(x, -x).item() > 0.5
+        ContentLoss()(x, x)
     assert sum("L1 + MS-SSIM" in r.message for r in caplog.records) == 1
-    x = torch.rand(2, 3, 64, 64) * 2 - 1
-    assert c(x, x).item() == pytest.approx(0.0, abs=1e-5)
-    assert c(x, -x).item() > 0.5
 
 
 def test_generator_losses_total_and_weights():
