@@ -304,11 +304,12 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint-every", type=int, default=250)
     ap.add_argument("--videos", nargs="*", default=None, help="prepared video ids to train on (default all)")
     ap.add_argument("--adversarial", action="store_true", help="also the projection discriminator (slow on CPU)")
+    ap.add_argument("--mask-weight", type=float, default=0.0, help="L1 on the mean mask (default 0)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     cfg = WarpTrainConfig(steps=args.steps, batch_size=args.batch, k=args.k, checkpoint_every=args.checkpoint_every,
-                          adversarial=args.adversarial)
+                          adversarial=args.adversarial, mask_weight=args.mask_weight)
     result = train(args.data, args.out, get_config(args.config), cfg, videos=args.videos)
     print(f"step {result['step']}: {result['losses']}; checkpoint {result['checkpoint']}")
     return 0
