@@ -15,11 +15,11 @@ def add_parser(sub):
                        description=__doc__, formatter_class=HELP_FORMAT)
     p.add_argument("checkpoint", type=Path, help="checkpoint folder from monalisa train")
     p.add_argument("--stills", type=Path, nargs="*", default=[], help="1..32 images of the person")
-    p.add_argument("--out", type=Path, required=True, help="identity pack folder to write (a new or empty "
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="identity pack folder to write (a new or empty "
                    "folder, or an earlier pack, which is replaced)")
-    p.add_argument("--steps", type=int, default=300, help="fine-tuning steps (default 300)")
+    p.add_argument("--steps", type=int, metavar="N", default=300, help="fine-tuning steps (default 300)")
     p.add_argument("--name", default=None, help="identity name (default: the --out folder name)")
-    p.add_argument("--vgg19", type=Path, default=None, help="local VGG19 .safetensors for the content loss")
+    p.add_argument("--vgg19", type=Path, default=None, metavar="FILE", help="local VGG19 .safetensors for the content loss")
     add_threads(p)
     add_overwrite(p, "the pack")
     p.set_defaults(run=run)

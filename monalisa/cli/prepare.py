@@ -15,12 +15,12 @@ def add_parser(sub):
     p = sub.add_parser("prepare", help="clips -> aligned faces + landmarks for training", description=__doc__,
                        formatter_class=HELP_FORMAT)
     p.add_argument("clips", type=Path, nargs="+", help="movie files or image-sequence patterns (plate.####.png)")
-    p.add_argument("--out", type=Path, required=True, help="folder to write the prepared data to (a new or empty "
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write the prepared data to (a new or empty "
                    "folder, or an earlier prepare's, which is resumed)")
-    p.add_argument("--size", type=int, default=256, help="side of the aligned face square, at least the model's "
+    p.add_argument("--size", type=int, metavar="N", default=256, help="side of the aligned face square, at least the model's "
                    "resolution (default 256)")
-    p.add_argument("--every", type=int, default=1, help="keep every n-th frame (default 1)")
-    p.add_argument("--max-frames", type=int, default=None, help="at most this many frames per clip (default: all)")
+    p.add_argument("--every", type=int, metavar="N", default=1, help="keep every n-th frame (default 1)")
+    p.add_argument("--max-frames", type=int, metavar="N", default=None, help="at most this many frames per clip (default: all)")
     p.add_argument("--backend", default="dlib", choices=["dlib", "face-alignment"],
                    help="landmark detector (default dlib)")
     add_overwrite(p, "the prepared data")

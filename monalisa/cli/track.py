@@ -11,23 +11,23 @@ def add_parser(sub):
     p = sub.add_parser("track", help="detect facial landmarks on a plate and write a track file",
                        description=__doc__, formatter_class=HELP_FORMAT)
     p.add_argument("plate", help="movie, image sequence (plate.####.exr, plate.%%04d.png) or still")
-    p.add_argument("--out", required=True, help="track file to write (JSON)")
+    p.add_argument("--out", required=True, metavar="FILE", help="track file to write (JSON)")
     p.add_argument("--backend", default="dlib", choices=("dlib", "face-alignment"), help="landmark detector "
                    "(default dlib)")
-    p.add_argument("--face", default="largest", help="which face: largest | INDEX (0, 1, ... left to right) | "
+    p.add_argument("--face", default="largest", metavar="WHICH", help="which face: largest | INDEX (0, 1, ... left to right) | "
                    "X,Y (a pixel on the face in the first frame) (default largest)")
     p.add_argument("--fill", default="interpolate", choices=("interpolate", "hold"),
                    help="how to fill frames where the face is lost (default interpolate)")
-    p.add_argument("--start", type=int, default=None, help="first frame to track (default: the plate's first)")
-    p.add_argument("--end", type=int, default=None, help="last frame to track, inclusive (default: the plate's last)")
-    p.add_argument("--upsample", type=int, default=1, help="HOG detector upsampling, 0-4: higher finds smaller "
+    p.add_argument("--start", type=int, metavar="N", default=None, help="first frame to track (default: the plate's first)")
+    p.add_argument("--end", type=int, metavar="N", default=None, help="last frame to track, inclusive (default: the plate's last)")
+    p.add_argument("--upsample", type=int, metavar="N", default=1, help="HOG detector upsampling, 0-4: higher finds smaller "
                    "faces, slower (default 1)")
     p.add_argument("--smooth", action="store_true", help="apply the One-Euro filter")
-    p.add_argument("--min-cutoff", type=float, default=1.0, help="One-Euro minimum cutoff in Hz: lower is "
+    p.add_argument("--min-cutoff", type=float, metavar="X", default=1.0, help="One-Euro minimum cutoff in Hz: lower is "
                    "steadier at rest, laggier (default 1.0)")
-    p.add_argument("--beta", type=float, default=1.0, help="One-Euro speed coefficient: higher follows fast "
+    p.add_argument("--beta", type=float, metavar="X", default=1.0, help="One-Euro speed coefficient: higher follows fast "
                    "motion with less lag (default 1.0)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate for smoothing (default: the plate's, else 24)")
+    p.add_argument("--fps", type=float, metavar="X", default=None, help="frame rate for smoothing (default: the plate's, else 24)")
     p.add_argument("--overwrite", action="store_true", help="replace an --out file that is not a monalisa track")
     p.set_defaults(run=run)
 

@@ -16,24 +16,24 @@ def add_parser(sub):
 
     p = sub.add_parser("train", help="meta-train E, G, D on prepared clips (resumable)", description=__doc__,
                        formatter_class=HELP_FORMAT)
-    p.add_argument("--data", type=Path, required=True, help="folder written by monalisa prepare")
-    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, losses.csv); resumed if present")
+    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder written by monalisa prepare")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="run folder (checkpoints, losses.csv); resumed if present")
     p.add_argument("--config", default="small", choices=list(PRESETS),
                    help="model preset: small (64 px), medium (128 px), paper (256 px); warp_* the "
                         "warp-conditioned generator (default small)")
-    p.add_argument("--steps", type=int, default=1000, help="total steps of the run (default 1000)")
-    p.add_argument("--batch", type=int, default=2, help="episodes per step and process (default 2)")
-    p.add_argument("--k", type=int, default=8, help="reference frames per episode, fewer than the shortest "
+    p.add_argument("--steps", type=int, metavar="N", default=1000, help="total steps of the run (default 1000)")
+    p.add_argument("--batch", type=int, metavar="N", default=2, help="episodes per step and process (default 2)")
+    p.add_argument("--k", type=int, metavar="N", default=8, help="reference frames per episode, fewer than the shortest "
                    "clip's frames (default 8)")
-    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (default 500)")
-    p.add_argument("--keep", type=int, default=3, help="newest checkpoints kept (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of episode sampling "
+    p.add_argument("--checkpoint-every", type=int, metavar="N", default=500, help="steps between checkpoints (default 500)")
+    p.add_argument("--keep", type=int, metavar="N", default=3, help="newest checkpoints kept (default 3)")
+    p.add_argument("--seed", type=int, metavar="N", default=0, help="seed of the initial weights and of episode sampling "
                    "(default 0); a resumed run keeps its own")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when torch sees a GPU)")
     p.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
-    p.add_argument("--vgg19", type=Path, default=None, help="local VGG19 .safetensors for the content loss")
-    p.add_argument("--vggface", type=Path, default=None, help="local VGGFace .safetensors for the content loss")
-    p.add_argument("--reference", type=Path, default=None,
+    p.add_argument("--vgg19", type=Path, default=None, metavar="FILE", help="local VGG19 .safetensors for the content loss")
+    p.add_argument("--vggface", type=Path, default=None, metavar="FILE", help="local VGGFace .safetensors for the content loss")
+    p.add_argument("--reference", type=Path, default=None, metavar="DIR",
                    help="also write the final weights as compact float16 reference weights to this folder")
     add_threads(p)
     add_overwrite(p, "the run (and --reference)")
