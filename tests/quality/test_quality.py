@@ -125,3 +125,27 @@ def test_untrained_warp_generator_through_the_node_composite_is_the_warp(pair, t
                    {0: still_pts, 40: target_pts})
     got = ev.warp_generator_method(tmp_path / "onnx", 1)(clip, [40])[40]
     assert np.array_equal(got, ev.warp_source(clip, [40])[40])
+
+
+def test_evaluate_a_warp_generator_export_with_fine_tuning(tmp_path, capsys):
+    """--model with a warp-generator export and --checkpoint: feed-forward and fine-tuned rows."""
+    import torch
+
+    from monalisa.export.warpgen import export_warp_checkpoint
+    from monalisa.models.checkpoint import save_checkpoint
+    from monalisa.models.config import ModelConfig
+    from monalisa.models.warpgen import build_networks
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
+                      attention_resolution=0, generator="warp")
+    save_checkpoint(tmp_path / "ckpt", *build_networks(cfg), cfg, 0)
+    export_warp_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
+    rc = main(["evaluate", str(CLIP), "--targets", "2", "--window", "0", "--k", "2", "--model", str(tmp_path / "onnx"),
+               "--checkpoint", str(tmp_path / "ckpt"), "--finetune-steps", "2", "--out", str(tmp_path / "eval")])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "| monalisa-ff2 | 2 |" in printed and "| monalisa-ft2 | 2 |" in printed
+    # a plain checkpoint with a warp export is refused before any work
+    assert main(["evaluate", str(CLIP), "--model", str(tmp_path / "onnx"), "--checkpoint",
+                 str(Path(__file__).resolve().parents[2] / "monalisa" / "weights" / "reference")]) == 2
