@@ -150,6 +150,7 @@ def remove_stale_temps(folder, name: str | None = None) -> list[Path]:
 
 
 def _alive(pid: int) -> bool:
+    """Is process ``pid`` running here? A zombie (killed, not yet reaped) is not."""
     if pid == os.getpid():
         return True
     try:
@@ -158,7 +159,11 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -33,7 +33,7 @@ from monalisa.files import atomic_dir, check_out_dir, remove_stale_temps, sha256
 from monalisa.nodes.detect import create_detector
 from monalisa.nodes.facecrop import CropGeometry, model_crop
 from monalisa.nodes.media import iter_frames, probe
-from monalisa.nodes.moviecheck import check_movie_complete, decode_error
+from monalisa.nodes.moviecheck import decode_error
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +166,7 @@ def prepare(clips, out, options: PrepareOptions = PrepareOptions(), progress=Tru
     taken = set()
     ids = [clip_id(clip, taken) for clip in clips]
     check_out_dir(out, prepared_entries(out, ids), overwrite=overwrite)
-    infos = [probe(clip) for clip in clips]  # fail fast, before hours of work, on a bad clip
-    for clip in clips:
-        check_movie_complete(clip)
+    infos = [probe(clip) for clip in clips]  # fail fast, before hours of work, on a bad or cut clip
     remove_stale_temps(out)
     detector, videos = None, []
     for clip, info, name in tqdm(list(zip(clips, infos, ids)), desc="clips", unit="clip", disable=not progress):

@@ -34,8 +34,3 @@ def rasterize(points, size, thickness=None):
         poly = np.round(pts[list(indices)]).astype(np.int32).reshape(-1, 1, 2)
         cv2.polylines(image, [poly], closed, COLOURS[name], thickness, cv2.LINE_8)
     return image
-
-
-def to_model(rgb):
-    """uint8 HxWx3 -> float32 CHW in [-1, 1]."""
-    return (np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 127.5 - 1.0).astype(np.float32)

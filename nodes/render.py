@@ -121,7 +121,7 @@ def _in_the_way(paths: dict, metadata: dict, overwrite: bool):
 def render_sequence(job: RenderJob, report=print) -> Summary:
     from monalisa.nodes.node import AnimatePortrait
 
-    folder = check_output(job.out, range(_frames_hint(job)))
+    check_output(job.out, range(_frames_hint(job)))
     if job.plate is not None:
         from monalisa.nodes.media import check_sequence
 

@@ -9,7 +9,7 @@ from tqdm import tqdm
 from monalisa.errors import ConfigError, NoFaceError
 from monalisa.nodes.detect import check_upsample, create_detector
 from monalisa.nodes.media import iter_frames, probe
-from monalisa.nodes.moviecheck import check_movie_complete, decode_error
+from monalisa.nodes.moviecheck import decode_error
 from monalisa.nodes.trackfile import Track
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ def track_plate(plate, backend="dlib", face="largest", start=None, end=None, fil
     check_upsample(options.get("upsample", 1))
     if start is not None and end is not None and end < start:
         raise ConfigError(f"--start {start} is after --end {end}; give start <= end")
-    info = probe(plate)
-    check_movie_complete(plate)
+    info = probe(plate)  # also refuses a movie cut short
     detector = detector or create_detector(backend, **options)
     lo, hi = max(info.first, start if start is not None else info.first), min(info.last, end if end is not None else info.last)
     frames, pts, conf, found = [], [], [], []

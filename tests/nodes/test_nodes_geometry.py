@@ -4,7 +4,8 @@ import pytest
 from monalisa.errors import ShapeError
 from monalisa.nodes.crop import align_face
 from monalisa.nodes.landmarks import PARTS, check_points, inter_ocular
-from monalisa.nodes.raster import COLOURS, rasterize, to_model
+from monalisa.nodes.facecrop import to_model
+from monalisa.nodes.raster import COLOURS, rasterize
 
 
 def _face(scale=100.0, dx=200.0, dy=150.0, angle=0.2):
