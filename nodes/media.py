@@ -146,9 +146,6 @@ def probe(path):
     if _is_movie(path):
         if not os.path.isfile(path):
             raise MediaError(f"{path}: file not found; check the path")
-        from monalisa.nodes.moviecheck import check_movie_complete
-
-        check_movie_complete(path)  # a movie cut short fails here, before any long decoding
         container = _open_movie(path)
         try:
             if not container.streams.video:
@@ -158,6 +155,9 @@ def probe(path):
             count = int(stream.frames or 0)
         finally:
             container.close()
+        from monalisa.nodes.moviecheck import check_movie_complete
+
+        check_movie_complete(path)  # a movie cut short fails here, before any long decoding
         if count == 0:
             count = sum(1 for _ in _movie_frames(path))
         if count == 0:
