@@ -298,6 +298,13 @@ def evaluate_clip(path, out: Path | None, methods: dict, protocol: Protocol, ana
     return results
 
 
+def _nanmean(values) -> float:
+    """Mean of the finite values; NaN when there are none (e.g. flicker without a window)."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if len(v) else float("nan")
+
+
 def mean_rows(results: list) -> list:
     """Mean over clips per (method, k), in first-seen order."""
     groups = {}
@@ -305,7 +312,7 @@ def mean_rows(results: list) -> list:
         groups.setdefault((r.method, r.k), []).append(r)
     out = []
     for (method, k), rs in groups.items():
-        metrics = {m: float(np.nanmean([r.metrics.get(m, np.nan) for r in rs])) for m in METRICS}
+        metrics = {m: _nanmean([r.metrics.get(m, np.nan) for r in rs]) for m in METRICS}
         out.append(Result("mean", method, k, sum(r.n for r in rs), metrics))
     return out
 
