@@ -55,6 +55,7 @@ def composite(warped, transform, correction, mask, feather: float = FEATHER):
     correction: (3, R, R) float, network units ([-1, 1] images: 2.0 = full range); mask (1, R, R) or
     (R, R) in [0, 1].
     -> (image of warped's dtype and shape, matte float32 (H, W) in [0, 1]: the upsampled, feathered mask).
+    uint8 results are rounded and clipped; float results are not clipped.
     """
     img = np.asarray(warped)
     if img.ndim != 3 or img.shape[2] != 3:
@@ -87,7 +88,7 @@ def composite(warped, transform, correction, mask, feather: float = FEATHER):
     region += (a[..., None] * up[..., :3]) * scale
     if img.dtype == np.uint8:
         return np.clip(np.round(out), 0, 255).astype(np.uint8), matte
-    return np.clip(out, 0.0, 1.0).astype(img.dtype), matte
+    return out.astype(img.dtype), matte  # float: not clipped (values of an HDR still above 1 survive)
 
 
 def run_generator(session, raster, warped, embedding=None):
