@@ -462,7 +462,7 @@ def warp_generator_method(model_dir, k: int = 1, identity_for=None):
 
 
 def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_steps: int = 100,
-                    baselines_only: bool = False) -> dict:
+                    baselines_only: bool = False, finetune_jitter: int = 0) -> dict:
     """label -> (K, predict): monalisa feed-forward (the still alone), fine-tuned identities per K
     (with a checkpoint), then the baselines."""
     methods = {}
@@ -485,12 +485,17 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
                     raise InputError(f"{checkpoint}: a {ckpt.config.generator} generator checkpoint does not match "
                                      f"the model folder {model}; give the checkpoint the folder was exported from")
                 for k in protocol.ks:
-                    methods[f"monalisa-ft{k}"] = (k, method(k, finetuned_identity(ckpt, k, finetune_steps)))
+                    methods[f"monalisa-ft{k}"] = (k, method(k, finetuned_identity(ckpt, k, finetune_steps,
+                                                                                  jitter=finetune_jitter)))
     methods.update({name: (0, fn) for name, fn in BASELINES.items()})
     return methods
 
 
-def finetuned_identity(ckpt, k: int, steps: int, workdir=None):
+#: landmark noise (frame px) of the jittered copies warp-generator fine-tuning adds per reference frame
+JITTER_PX = 1.0
+
+
+def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0):
     """-> identity_for(clip): fine-tune the checkpoint on the clip's K reference frames (crops from
     ``nodes.facecrop``), export the baked generator, return its path (cached per clip and K)."""
     import tempfile
@@ -528,10 +533,16 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None):
             E, G, D = warpgen.build_models(ckpt)
             h, w = clip.still.shape[:2]
             mesh = build_mesh(clip.points[clip.source], (w, h))
-            warped = [model_crop(robust_warp(clip.still, mesh, clip.points[f]).image, clip.points[f], geometry).image
-                      for f in clip.refs[k]]
-            psi, e_hat = warptrain.finetune(E, G, D, images, rasters, torch.from_numpy(to_model(np.stack(warped))),
-                                            images, steps=steps)
+            rng = np.random.default_rng(0)
+            pairs = []  # (warped crop, target crop, raster) per reference frame, + landmark-jittered copies
+            for f in clip.refs[k]:
+                for j in range(1 + jitter):
+                    pts = clip.points[f] + (rng.normal(0.0, JITTER_PX, clip.points[f].shape) if j else 0.0)
+                    warped = model_crop(robust_warp(clip.still, mesh, pts).image, pts, geometry)
+                    pairs.append((warped.image, model_crop(clip.images[f], pts, geometry).image, warped.raster))
+            stack = lambda i: torch.from_numpy(to_model(np.stack([p[i] for p in pairs])))  # noqa: E731
+            psi, e_hat = warptrain.finetune(E, G, D, images, rasters, stack(0), stack(1), steps=steps,
+                                            pair_rasters=stack(2))
             save_identity(pack, G, psi, e_hat, meta)
             export_warp_checkpoint(ckpt.path, out, identity=pack)
             cache[clip.name] = out / "baked_warp_generator.onnx"

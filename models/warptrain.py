@@ -247,12 +247,12 @@ def train(data_dir, run_dir, config: ModelConfig, cfg: WarpTrainConfig = WarpTra
 
 def finetune(embedder, generator, discriminator, images, rasters, warped, targets, steps: int = 100,
              lr: float = 1e-4, batch: int = 4, seed: int = 0, content: ContentLoss | None = None,
-             adversarial: bool = False, progress: bool = False):
+             adversarial: bool = False, progress: bool = False, pair_rasters=None):
     """Few-shot fine-tuning of the warp generator on one identity.
 
     images, rasters (K, 3, R, R): the K stills (for e_hat); warped, targets, and their rasters come
     as pairs: ``warped`` (N, 3, R, R) is a still warped to frame n's landmarks, ``targets`` (N, 3, R, R)
-    that frame, ``rasters`` of those frames are taken from ``rasters`` when N == K.
+    that frame, ``pair_rasters`` (N, 3, R, R) its raster (default ``rasters``, when N == K).
     Tunes G and psi' = P e_hat (content loss; adversarial off by default on CPU) -> (psi (1, n), e_hat (1, E)).
     """
     gen = torch.Generator().manual_seed(seed)
@@ -263,10 +263,11 @@ def finetune(embedder, generator, discriminator, images, rasters, warped, target
     psi = torch.nn.Parameter(generator.project(e_hat).detach())
     opt = torch.optim.Adam([*generator.parameters(), psi], lr=lr, betas=(0.0, 0.999))
     generator.train()
+    pair_rasters = rasters if pair_rasters is None else pair_rasters
     n, b = targets.shape[0], min(batch, targets.shape[0])
     for _ in tqdm(range(steps), desc="finetune-warp", disable=not progress):
         idx = torch.randperm(n, generator=gen)[:b]
-        corr, mask = generator.synthesize(rasters[idx], warped[idx], psi.expand(b, -1))
+        corr, mask = generator.synthesize(pair_rasters[idx], warped[idx], psi.expand(b, -1))
         loss = content(compose(warped[idx], corr, mask), targets[idx]) + (warped[idx] + corr - targets[idx]).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
