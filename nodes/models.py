@@ -3,7 +3,12 @@
 Feed-forward mode: the embedder turns the still's face crop(s) into an embedding once, then the
 generic generator draws every frame. Identity mode: the baked generator from ``monalisa export
 --identity`` (the identity's fine-tuned weights folded in) draws every frame from the raster alone.
-Every file is checked through its metadata (``nodes.modelfile``) before a frame is drawn.
+Two kinds of generator, told apart by their metadata roles: an *image* generator
+(``generator`` / ``baked_generator``: raster -> face square) and a *warp* generator
+(``warp_generator`` / ``baked_warp_generator``: raster + the still warped to the frame -> a
+correction and a blend mask, composited at the still's resolution by ``nodes.warpgen``). A folder
+holding ``warp_generator.onnx`` is a warp model. Every file is checked through its metadata
+(``nodes.modelfile``) before a frame is drawn.
 """
 from __future__ import annotations
 
@@ -51,6 +56,11 @@ class RenderModel:
     provenance: dict  # monalisa:* header values naming the model files
 
     @property
+    def warp(self) -> bool:
+        """True for a warp generator (correction + mask), False for an image generator."""
+        return self.generator.role in ("warp_generator", "baked_warp_generator")
+
+    @property
     def resolution(self) -> int:
         return self.generator.resolution
 
@@ -65,7 +75,19 @@ class RenderModel:
         return self.embedder.embed(images[None], rasters[None])
 
     def generate(self, rasters, embedding) -> np.ndarray:
+        """Image generator: rasters (B, 3, R, R) -> faces (B, 3, R, R) in [-1, 1] sRGB."""
         return self.generator.generate(rasters, embedding)
+
+    def correct(self, rasters, warped, embedding) -> tuple:
+        """Warp generator: rasters, warped crops (B, 3, R, R) -> (correction (B, 3, R, R), mask (B, 1, R, R))."""
+        from monalisa.nodes.warpgen import run_generator
+
+        return run_generator(self.generator.session, rasters, warped, embedding)
+
+
+def _generator_name(folder: Path) -> str:
+    """The generic generator's role (and file stem) in an export folder."""
+    return "warp_generator" if (folder / "warp_generator.onnx").is_file() else "generator"
 
 
 def load_render_model(model_dir=None, identity=None, device: str = "cpu", strict: bool = False,
@@ -77,11 +99,11 @@ def load_render_model(model_dir=None, identity=None, device: str = "cpu", strict
     folder = Path(model_dir) if explicit else default_model_dir()
     if identity is not None:
         baked = open_model(identity, device, strict, threads)
-        if baked.role != "baked_generator":
-            raise ModelFormatError(f"{identity}: is the {baked.role} model, not a baked_generator; pass the "
+        if baked.role not in ("baked_generator", "baked_warp_generator"):
+            raise ModelFormatError(f"{identity}: is the {baked.role} model, not a baked generator; pass the "
                                    "baked_generator.onnx written by `monalisa export --identity`")
         if explicit:
-            base = open_model(folder / f"generator{suffix}.onnx", "cpu", True, 1)
+            base = open_model(folder / f"{_generator_name(folder)}{suffix}.onnx", "cpu", True, 1)
             if base.info.checkpoint_sha256 != baked.info.checkpoint_sha256:
                 raise ModelFormatError(
                     f"{identity}: identity {baked.info.identity_name!r} was made from checkpoint "
@@ -93,9 +115,10 @@ def load_render_model(model_dir=None, identity=None, device: str = "cpu", strict
         return RenderModel(baked, None, baked.info.crop, "identity", prov)
     if not folder.is_dir():
         raise ModelFormatError(f"{folder}: no such model folder; pass --model DIR written by `monalisa export`")
-    generator = open_model(folder / f"generator{suffix}.onnx", device, strict, threads)
+    name = _generator_name(folder)
+    generator = open_model(folder / f"{name}{suffix}.onnx", device, strict, threads)
     embedder = open_model(folder / f"embedder{suffix}.onnx", device, strict, threads)
-    if generator.role != "generator" or embedder.role != "embedder":
+    if generator.role != name or embedder.role != "embedder":
         raise ModelFormatError(f"{folder}: generator/embedder files hold the {generator.role}/{embedder.role} "
                                "models; re-export the folder")
     if (embedder.info.checkpoint_sha256 != generator.info.checkpoint_sha256

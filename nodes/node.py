@@ -8,9 +8,11 @@ Parameters: frame range (``render(frames)``), smoothing on/off and strength, ret
 ``absolute``), matte feather, batch size, device.
 
 ``render(frames)`` streams one :class:`FrameResult` per frame, in order, and keeps nothing from earlier
-frames: per frame the still is warped over its landmarks to the driven ones (``nodes.warp``), the
-generated face square is pasted back through its inverse crop under a feathered matte
-(``nodes.paste``), and forward motion vectors come from the same warp. Post-processing of one batch
+frames: per frame the still is warped over its landmarks to the driven ones (``nodes.warp``); an
+image generator's face square is pasted back through its inverse crop under a feathered matte
+(``nodes.paste``), a warp generator's correction and mask are added at the still's resolution
+(``nodes.warpgen``); forward motion vectors come from the same warp. The model's inputs follow
+from its metadata role (``nodes.models``). Post-processing of one batch
 runs in worker threads while the next batch is inferred. Torch-free.
 """
 from __future__ import annotations
@@ -35,6 +37,7 @@ from monalisa.nodes.media import Still, read_still
 from monalisa.nodes.models import load_render_model
 from monalisa.nodes.paste import FEATHER, composite, face_matte
 from monalisa.nodes.warp import REACH, apply_flow, build_mesh, motion_vectors, warp_field
+from monalisa.nodes.warpgen import composite as warp_composite
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +135,7 @@ class AnimatePortrait:
         self.output_colorspace = colour.resolve(output_colorspace or (
             colour.LINEAR if self.still.colorspace == colour.resolve(colour.SRGB) else self.still.colorspace))
         self.linear = colour.convert(self.still.pixels, self.still.colorspace, self.output_colorspace)
+        self.srgb = colour.convert(self.still.pixels, self.still.colorspace, colour.SRGB)  # what warp models see
         self.mesh = build_mesh(self.still_points, self.still.size, reach)
         self.embedding = self._embed(references)
         self.metadata = {
@@ -183,42 +187,67 @@ class AnimatePortrait:
         pending = deque()
         with ThreadPoolExecutor(max_workers=2) as pool:
             for batch in batches:
-                faces = self._generate(batch)
-                pending.append([pool.submit(self._finish, f, face) for f, face in zip(batch, faces)])
+                generated = self._generate(batch, pool)
+                pending.append([pool.submit(self._finish, f, g) for f, g in zip(batch, generated)])
                 while len(pending) > 1:
                     yield from (job.result() for job in pending.popleft())
             while pending:
                 yield from (job.result() for job in pending.popleft())
 
-    def _generate(self, batch):
-        """Generated faces (float32 (R, R, 3) in the output colour space, or None when flagged)."""
+    def _generate(self, batch, pool) -> list:
+        """Per frame of ``batch``: what the generator made of it (None when the frame is flagged).
+
+        Image generator: the face square (R, R, 3) in the output colour space. Warp generator: the
+        frame's warp (flow, triangles, the still warped in sRGB) with the network's correction and mask.
+        """
         rows = [self.driving.index(f) for f in batch]
         usable = [i for i in rows if self.driving.usable[i]]
-        faces = {}
-        if usable:
+        made = {}
+        if usable and not self.model.warp:
             rasters = to_model(np.stack([model_crop(None, self.driving.points[i], self.model.crop).raster
                                          for i in usable]))
             out = self.model.generate(rasters, self.embedding)  # (B, 3, R, R) in [-1, 1], sRGB
             srgb = np.clip((np.transpose(out, (0, 2, 3, 1)) + 1.0) / 2.0, 0.0, 1.0)
             for i, face in zip(usable, srgb):
-                faces[i] = colour.from_srgb(face, self.output_colorspace)
-        return [faces.get(i) for i in rows]
+                made[i] = {"face": colour.from_srgb(face, self.output_colorspace)}
+        elif usable:
+            warps = list(pool.map(self._warp, usable))
+            crops = [w.pop("crop") for w in warps]
+            correction, mask = self.model.correct(to_model(np.stack([c.raster for c in crops])),
+                                                  to_model(np.stack([c.image for c in crops])), self.embedding)
+            for i, w, c, corr, m in zip(usable, warps, crops, correction, mask):
+                made[i] = {**w, "transform": c.transform, "correction": corr, "mask": m}
+        return [made.get(i) for i in rows]
 
-    def _finish(self, frame, face) -> FrameResult:
+    def _warp(self, i) -> dict:
+        """The still warped to row ``i``'s landmarks: flow, triangles, sRGB image and the model's crop of it."""
+        points = self.driving.points[i]
+        flow, triangle = warp_field(self.mesh, points)
+        srgb = apply_flow(self.srgb, flow)
+        srgb8 = np.clip(np.round(srgb * 255.0), 0, 255).astype(np.uint8)
+        return {"flow": flow, "triangle": triangle, "srgb": srgb, "crop": model_crop(srgb8, points, self.model.crop)}
+
+    def _finish(self, frame, made) -> FrameResult:
         i = self.driving.index(frame)
         h, w = self.linear.shape[:2]
-        meta = {**self.metadata, "monalisa:frame": int(frame), "monalisa:flagged": int(face is None)}
-        if face is None:
+        meta = {**self.metadata, "monalisa:frame": int(frame), "monalisa:flagged": int(made is None)}
+        if made is None:
             meta["monalisa:flag_reason"] = self.driving.reasons.get(int(frame), "")
             return FrameResult(frame, self.linear.copy(), self.still.alpha, np.zeros((h, w), np.float32),
                                np.zeros((h, w, 2), np.float32), True, meta)
         points = self.driving.points[i]
-        flow, triangle = warp_field(self.mesh, points)
+        flow, triangle = (made["flow"], made["triangle"]) if "flow" in made else warp_field(self.mesh, points)
         base = apply_flow(self.linear, flow)
         alpha = None if self.still.alpha is None else apply_flow(self.still.alpha, flow)
-        transform = self.model.crop.transform(points)
-        matte = face_matte(points, transform, w, h, self.feather)
-        rgb = composite(base, face, matte, transform)
+        if "face" in made:  # image generator: the face square pasted back under the face matte
+            transform = self.model.crop.transform(points)
+            matte = face_matte(points, transform, w, h, self.feather)
+            rgb = composite(base, made["face"], matte, transform)
+        else:  # warp generator: the correction added at the still's resolution under its own mask
+            srgb, matte = warp_composite(made["srgb"], made["transform"], made["correction"], made["mask"])
+            rgb = base
+            where = matte > 0
+            rgb[where] = colour.from_srgb(srgb[where], self.output_colorspace)
         motion = motion_vectors(self.mesh, points, self.driving.next_points(i), triangle)
         return FrameResult(frame, rgb, alpha, matte, motion, False, meta)
 

@@ -174,3 +174,29 @@ def test_cuda_request_says_which_provider_runs_and_strict_fails(small_still, sho
                       "--frames", "0", "--device", "cuda", "--strict-device")
     assert strict.returncode == 2 and "CUDAExecutionProvider" in strict.stderr
     assert not (tmp_path / "d.0000.exr").exists()
+
+
+def test_a_warp_generator_model_renders_through_the_same_node(small_still, short_track, tmp_path):
+    """The node learns from the metadata that this generator wants the warped still and returns a correction."""
+    from monalisa.nodes.node import still_landmarks
+
+    folder = default_model_dir().parent.parent / "warp_small" / "onnx"
+    if not (folder / "warp_generator.onnx").is_file():
+        pytest.skip("no warp_small export in this checkout")
+    out = tmp_path / "w.####.exr"
+    done = monalisa("render", "--still", small_still, "--track", short_track, "--out", out, "--frames", "0-2",
+                    "--model", folder)
+    assert done.returncode == 0, done.stderr
+    still = read_still(small_still)
+    points = still_landmarks(still)
+    linear = colour.convert(still.pixels, colour.SRGB, colour.LINEAR).astype(np.float16).astype(np.float32)
+    ys, xs = np.mgrid[0:linear.shape[0], 0:linear.shape[1]]
+    radius = np.linalg.norm(points - points.mean(axis=0), axis=1).max()
+    far = np.hypot(xs - points[:, 0].mean(), ys - points[:, 1].mean()) > 3.2 * radius
+    for n in range(3):
+        pixels, names, attrs = read_exr(frame(out, n))
+        assert names == EXR_CHANNELS and pixels.shape[:2] == linear.shape[:2]
+        assert attrs["monalisa:model_sha256"] == sha256_file(folder / "warp_generator.onnx")
+        assert 0.0 < pixels[..., 4].max() <= 1.0 and pixels[..., 4][far].max() == 0.0
+        assert np.array_equal(pixels[..., :3][far], linear[far])
+        assert np.isfinite(pixels).all()
