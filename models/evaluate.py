@@ -501,7 +501,14 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0):
     import tempfile
 
     cache = {}
-    root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="monalisa-eval-"))
+    if workdir is not None:
+        root = Path(workdir)
+    else:
+        import atexit
+        import shutil
+
+        root = Path(tempfile.mkdtemp(prefix="monalisa-eval-"))  # identity packs and exports, removed at exit
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
 
     def identity_for(clip: Clip):
         if clip.name in cache:

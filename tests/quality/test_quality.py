@@ -142,7 +142,8 @@ def test_evaluate_a_warp_generator_export_with_fine_tuning(tmp_path, capsys):
     save_checkpoint(tmp_path / "ckpt", *build_networks(cfg), cfg, 0)
     export_warp_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
     rc = main(["evaluate", str(CLIP), "--targets", "2", "--window", "0", "--k", "2", "--model", str(tmp_path / "onnx"),
-               "--checkpoint", str(tmp_path / "ckpt"), "--finetune-steps", "2", "--out", str(tmp_path / "eval")])
+               "--checkpoint", str(tmp_path / "ckpt"), "--finetune-steps", "2", "--finetune-jitter", "1",
+               "--out", str(tmp_path / "eval")])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "| monalisa-ff2 | 2 |" in printed and "| monalisa-ft2 | 2 |" in printed
