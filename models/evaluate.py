@@ -152,11 +152,11 @@ def copy_source(clip: Clip, frames) -> dict:
 def warp_source(clip: Clip, frames) -> dict:
     """The render path's dense piecewise-affine warp of the still to each target's landmarks."""
     from monalisa.nodes.warp import build_mesh
-    from monalisa.nodes.warpgen import robust_warp
+    from monalisa.nodes.warp import dense_warp
 
     h, w = clip.still.shape[:2]
     mesh = build_mesh(clip.points[clip.source], (w, h))
-    return {f: robust_warp(clip.still, mesh, clip.points[f]).image for f in frames}
+    return {f: dense_warp(clip.still, mesh, clip.points[f]).image for f in frames}
 
 
 def blur_sigma(points) -> float:
@@ -390,15 +390,8 @@ def _track(clip: Clip, frames):
 
     h, w = clip.still.shape[:2]
     rows = sorted({clip.source, *frames})
-    return Track(np.array(rows, np.int64), np.stack([_nudge(clip.points[f]) for f in rows]), (w, h),
+    return Track(np.array(rows, np.int64), np.stack([clip.points[f] for f in rows]), (w, h),
                  provenance={"source": str(clip.path), "fps": clip.fps})
-
-
-def _nudge(points) -> np.ndarray:
-    """Points moved by at most 1e-3 px in a fixed pattern: dlib's integer landmarks make closed lips'
-    inner points coincide, and nodes.warp then meets a singular triangle (numpy LinAlgError)."""
-    n = np.arange(len(points))
-    return (np.asarray(points, np.float64) + 1e-3 * np.stack([np.cos(n), np.sin(n)], axis=1)).astype(np.float32)
 
 
 def render_method(model=None, k: int = 1, identity_for=None):
@@ -413,49 +406,11 @@ def render_method(model=None, k: int = 1, identity_for=None):
         identity = identity_for(clip) if identity_for is not None else None
         refs = None if identity is not None else [(clip.images[f], clip.points[f]) for f in clip.refs[k]]
         node = AnimatePortrait(_still(clip), track=_track(clip, frames), model=model, identity=identity,
-                               still_landmarks_from=_nudge(clip.points[clip.source]), output_colorspace=colour.SRGB,
+                               still_landmarks_from=clip.points[clip.source], output_colorspace=colour.SRGB,
                                smooth=False, retarget="absolute", references=refs, fps=clip.fps)
         out = {}
         for r in node.render(list(frames)):
             out[r.frame] = np.clip(np.round(r.rgb * 255.0), 0, 255).astype(np.uint8)
-        return out
-
-    return predict
-
-
-def warp_generator_method(model_dir, k: int = 1, identity_for=None):
-    """predict(clip, frames) with a warp-generator export: the still densely warped at full
-    resolution (``nodes.warp``), the one model crop (``nodes.facecrop``), the network's correction
-    and mask (onnxruntime), composited at the still's resolution (``nodes.warpgen.composite``).
-    identity_for(clip) -> a baked_warp_generator .onnx (fine-tuned identity) or None (feed-forward
-    with the clip's K reference frames)."""
-
-    def predict(clip: Clip, frames) -> dict:
-        from monalisa.nodes.facecrop import model_crop, to_model
-        from monalisa.nodes.modelfile import read_model_info
-        from monalisa.nodes.runtime import create_session
-        from monalisa.nodes.warp import build_mesh
-        from monalisa.nodes.warpgen import composite, robust_warp, run_generator
-
-        folder = Path(model_dir)
-        baked = identity_for(clip) if identity_for is not None else None
-        gen_path = Path(baked) if baked is not None else folder / "warp_generator.onnx"
-        session = create_session(gen_path, threads=1)
-        geometry = read_model_info(gen_path, session).crop
-        embedding = None
-        if baked is None:
-            emb_session = create_session(folder / "embedder.onnx", threads=1)
-            crops = [model_crop(clip.images[f], clip.points[f], geometry) for f in clip.refs[k]]
-            embedding = emb_session.run(None, {"images": to_model(np.stack([c.image for c in crops]))[None],
-                                               "rasters": to_model(np.stack([c.raster for c in crops]))[None]})[0]
-        h, w = clip.still.shape[:2]
-        mesh = build_mesh(clip.points[clip.source], (w, h))
-        out = {}
-        for f in frames:
-            warped = robust_warp(clip.still, mesh, clip.points[f]).image
-            crop = model_crop(warped, clip.points[f], geometry)
-            corr, mask = run_generator(session, to_model(crop.raster)[None], to_model(crop.image)[None], embedding)
-            out[f] = composite(warped, crop.transform, corr[0], mask[0])[0]
         return out
 
     return predict
@@ -473,8 +428,7 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
             log.warning("the render path (monalisa.nodes.node) is not available: baselines only")
         else:
             warp = model is not None and (Path(model) / "warp_generator.onnx").is_file()
-            method = (lambda k, ident=None: warp_generator_method(model, k, ident)) if warp else (
-                lambda k, ident=None: render_method(model, k, ident))
+            method = (lambda k, ident=None: render_method(model, k, ident))  # the node reads the model's role
             for k in protocol.ks:
                 methods[f"monalisa-ff{k}"] = (k, method(k))
             if checkpoint is not None:
@@ -535,7 +489,7 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0):
             from monalisa.export.warpgen import export_warp_checkpoint
             from monalisa.models import warpgen, warptrain
             from monalisa.nodes.warp import build_mesh
-            from monalisa.nodes.warpgen import robust_warp
+            from monalisa.nodes.warp import dense_warp
 
             E, G, D = warpgen.build_models(ckpt)
             h, w = clip.still.shape[:2]
@@ -545,7 +499,7 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0):
             for f in clip.refs[k]:
                 for j in range(1 + jitter):
                     pts = clip.points[f] + (rng.normal(0.0, JITTER_PX, clip.points[f].shape) if j else 0.0)
-                    warped = model_crop(robust_warp(clip.still, mesh, pts).image, pts, geometry)
+                    warped = model_crop(dense_warp(clip.still, mesh, pts).image, pts, geometry)
                     pairs.append((warped.image, model_crop(clip.images[f], pts, geometry).image, warped.raster))
             stack = lambda i: torch.from_numpy(to_model(np.stack([p[i] for p in pairs])))  # noqa: E731
             psi, e_hat = warptrain.finetune(E, G, D, images, rasters, stack(0), stack(1), steps=steps,

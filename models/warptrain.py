@@ -85,7 +85,7 @@ class WarpData:
     def warped_still(self, v: int, still: int, target: int) -> np.ndarray:
         """uint8 (S, S, 3): frame ``still`` warped to frame ``target``'s landmarks, in the target's square."""
         from monalisa.nodes.warp import build_mesh
-        from monalisa.nodes.warpgen import robust_warp
+        from monalisa.nodes.warp import dense_warp
 
         video, s = self.videos[v], self.size
         a_s = np.vstack([self.matrices[v][still], [0, 0, 1]])
@@ -95,7 +95,7 @@ class WarpData:
         driven = pts_t @ t_to_s[:, :2].T + t_to_s[:, 2]
         image = np.asarray(video.frames[still])
         mesh = build_mesh(video.landmarks[still], (s, s))
-        warped = robust_warp(image, mesh, driven).image
+        warped = dense_warp(image, mesh, driven).image
         return cv2.warpAffine(warped, cv2.invertAffineTransform(t_to_s), (s, s), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REFLECT101)
 

@@ -23,19 +23,6 @@ from monalisa.errors import ShapeError
 FEATHER = 0.08
 
 
-def robust_warp(image, mesh, points):
-    """``nodes.warp.dense_warp``; where a driven triangle collapses (closed lips: inner-lip points
-    coincide) and its affine map is singular, retry with the points nudged by 1e-3 px."""
-    from monalisa.nodes.warp import dense_warp
-
-    try:
-        return dense_warp(image, mesh, points)
-    except np.linalg.LinAlgError:
-        n = np.arange(len(points))
-        nudge = 1e-3 * np.stack([np.cos(n), np.sin(n)], axis=1)
-        return dense_warp(image, mesh, np.asarray(points, np.float64) + nudge)
-
-
 def border_window(size: int, feather: float = FEATHER) -> np.ndarray:
     """float32 (size, size): 1 inside, smoothstep down to 0 over ``feather`` * size at each border."""
     ramp = max(1.0, feather * size)

@@ -62,6 +62,8 @@ def run(args) -> int:
         raise BackendUnavailableError(f"monalisa export needs torch, onnx and onnxruntime ({exc}); "
                                       "install them with pip install 'monalisa[train,cpu]'") from None
 
+    if _is_warp(args.checkpoint):
+        return _export_warp(args)
     result = export_checkpoint(args.checkpoint, args.out, identity=args.identity, opset=args.opset,
                                fp16=args.fp16, int8=args.int8, slim=args.slim, calibration=args.calibration,
                                progress=lambda msg: print(msg, flush=True), overwrite=args.overwrite)
@@ -69,4 +71,32 @@ def run(args) -> int:
     for note in result.notes:
         print(f"note: {note}")
     print(f"wrote {result.out}")
+    return 0
+
+
+def _is_warp(checkpoint) -> bool:
+    """Whether the checkpoint holds a warp-conditioned generator (config "generator": "warp")."""
+    import json
+    from pathlib import Path
+
+    try:
+        meta = json.loads((Path(checkpoint) / "checkpoint.json").read_text())
+    except (OSError, ValueError):
+        return False  # the export pipeline names what is wrong with it
+    return isinstance(meta, dict) and isinstance(meta.get("config"), dict) and meta["config"].get("generator") == "warp"
+
+
+def _export_warp(args) -> int:
+    """A warp-conditioned checkpoint: embedder.onnx, warp_generator.onnx (+ baked_warp_generator.onnx)."""
+    from monalisa.errors import ConfigError
+    from monalisa.export.warpgen import export_warp_checkpoint
+
+    if args.int8:
+        raise ConfigError("--int8 is not available for warp-conditioned generators; drop it")
+    sidecar = export_warp_checkpoint(args.checkpoint, args.out, identity=args.identity, opset=args.opset,
+                                     fp16=args.fp16, calibration=args.calibration,
+                                     progress=lambda msg: print(msg, flush=True))
+    for entry in sidecar["files"]:
+        print(f"{entry['name']:<28} {entry['role']:<22} {entry['precision']:<5} max|diff| {entry['max_abs_diff']:.2e}")
+    print(f"wrote {args.out}")
     return 0
