@@ -13,7 +13,7 @@ import numpy as np
 from monalisa.files import atomic_path
 from monalisa.nodes import colour
 from monalisa.nodes.sheet import write_contact_sheet
-from monalisa.nodes.writer import PATTERN
+from monalisa.nodes.writer import sequence_stem
 
 SIDE = 512
 SHEET_FRAMES = 8
@@ -61,9 +61,8 @@ def _close_up(rgb, matte) -> np.ndarray:
 
 def preview_paths(out) -> tuple:
     """out/mona.####.exr -> (out/mona.preview.mp4, out/mona.contact_sheet.png)."""
-    name = Path(out).name
-    stem = PATTERN.split(name)[0].rstrip("._-") or Path(name).stem
-    return Path(out).parent / f"{stem}.preview.mp4", Path(out).parent / f"{stem}.contact_sheet.png"
+    stem = sequence_stem(out)
+    return stem.with_name(stem.name + ".preview.mp4"), stem.with_name(stem.name + ".contact_sheet.png")
 
 
 def write_preview(paths, out, space, fps: float = 24.0) -> tuple:

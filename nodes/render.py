@@ -19,7 +19,7 @@ from tqdm import tqdm
 from monalisa.errors import InputError, MonalisaError
 from monalisa.files import remove_stale_temps, sha256_file
 from monalisa.nodes import colour, trackfile
-from monalisa.nodes.writer import PATTERN, check_output, frame_path, read_header, write_frame
+from monalisa.nodes.writer import check_output, frame_path, read_header, sequence_stem, write_frame
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,8 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
     if job.device == "cuda" and "CUDA" not in node.model.provider:
         report(f"monalisa render: CUDA was asked for but onnxruntime runs on {node.model.provider}")
     if job.plate is not None:  # the track made on the fly is kept beside the frames, for provenance
-        track_path = _track_path(job.out)
+        stem = sequence_stem(job.out)
+        track_path = stem.with_name(stem.name + ".track.json")
         trackfile.save(node.track, track_path)
         node.metadata["monalisa:track_sha256"] = sha256_file(track_path)
     paths = {f: frame_path(job.out, f) for f in frames}
@@ -165,13 +166,6 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
         movie, sheet = write_preview([paths[f] for f in frames], job.out, node.output_colorspace)
         report(f"monalisa render: preview {movie}, contact sheet {sheet}")
     return summary
-
-
-def _track_path(out) -> Path:
-    """out/mona.####.exr -> out/mona.track.json."""
-    name = Path(out).name
-    stem = PATTERN.split(name)[0].rstrip("._-") or Path(name).stem
-    return Path(out).parent / f"{stem}.track.json"
 
 
 def _display(space):

@@ -26,6 +26,13 @@ def has_pattern(path) -> bool:
     return PATTERN.search(os.path.basename(str(path))) is not None
 
 
+def sequence_stem(pattern) -> Path:
+    """``out/mona.####.exr`` -> ``out/mona``: where files about the whole sequence go (``mona.track.json``...)."""
+    name = Path(pattern).name
+    stem = (PATTERN.split(name)[0].rstrip("._-") if has_pattern(name) else "") or Path(name).stem
+    return Path(pattern).parent / stem
+
+
 def frame_path(pattern, frame: int) -> Path:
     """``out.####.exr`` / ``out.%04d.exr`` / ``out.@@@@.exr`` -> ``out.1001.exr``; #### means 4 digits."""
     name = os.path.basename(str(pattern))
