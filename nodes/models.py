@@ -25,11 +25,21 @@ from monalisa.nodes.runtime import OnnxModel
 
 log = logging.getLogger(__name__)
 
-def default_model_dir() -> Path:
-    """The bundled model folder (installed package or source tree)."""
+def default_model_dir(name: str = "reference") -> Path:
+    """A bundled model's folder (installed package or source tree): "reference" or "warp_small"."""
     import monalisa
 
-    return Path(monalisa.__file__).resolve().parent / "weights" / "reference" / "onnx"
+    return Path(monalisa.__file__).resolve().parent / "weights" / name / "onnx"
+
+
+def resolve_model_dir(model) -> Path:
+    """``model``: None (the bundled reference model), a bundled model's name, or an export folder."""
+    if model is None:
+        return default_model_dir()
+    path = Path(model)
+    if not path.exists() and "/" not in str(model) and default_model_dir(str(model)).is_dir():
+        return default_model_dir(str(model))
+    return path
 
 
 def open_model(path, device: str, strict: bool, threads: int = 0) -> OnnxModel:
@@ -96,7 +106,7 @@ def load_render_model(model_dir=None, identity=None, device: str = "cpu", strict
     ``identity``: a baked_generator .onnx; with both, the identity must come from the folder's checkpoint."""
     suffix = "" if precision == "fp32" else f".{precision}"
     explicit = model_dir is not None
-    folder = Path(model_dir) if explicit else default_model_dir()
+    folder = resolve_model_dir(model_dir)
     if identity is not None:
         baked = open_model(identity, device, strict, threads)
         if baked.role not in ("baked_generator", "baked_warp_generator"):
@@ -114,7 +124,8 @@ def load_render_model(model_dir=None, identity=None, device: str = "cpu", strict
                 "monalisa:checkpoint_sha256": baked.info.checkpoint_sha256}
         return RenderModel(baked, None, baked.info.crop, "identity", prov)
     if not folder.is_dir():
-        raise ModelFormatError(f"{folder}: no such model folder; pass --model DIR written by `monalisa export`")
+        raise ModelFormatError(f"{folder}: no such model folder; pass --model DIR written by `monalisa export`, "
+                               "or a bundled model name (reference, warp_small)")
     name = _generator_name(folder)
     generator = open_model(folder / f"{name}{suffix}.onnx", device, strict, threads)
     embedder = open_model(folder / f"embedder{suffix}.onnx", device, strict, threads)

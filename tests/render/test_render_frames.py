@@ -185,7 +185,7 @@ def test_a_warp_generator_model_renders_through_the_same_node(small_still, short
         pytest.skip("no warp_small export in this checkout")
     out = tmp_path / "w.####.exr"
     done = monalisa("render", "--still", small_still, "--track", short_track, "--out", out, "--frames", "0-2",
-                    "--model", folder)
+                    "--model", "warp_small")  # a bundled model, by name
     assert done.returncode == 0, done.stderr
     still = read_still(small_still)
     points = still_landmarks(still)
