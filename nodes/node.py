@@ -127,9 +127,9 @@ class AnimatePortrait:
         if matte_feather <= 0:
             raise ConfigError(f"matte feather must be > 0 (eye distances), got {matte_feather}")
         self.still = still if isinstance(still, Still) else read_still(still, colorspace)
-        self.track, self.track_sha256 = self._load_track(track, plate)
         self.still_points = still_landmarks(self.still, still_landmarks_from)
         self.model = load_render_model(model, identity, device, strict_device, precision, threads)
+        self.track, self.track_sha256 = self._load_track(track, plate)  # last: tracking a plate is the long part
         self.driving = drive(self.track, self.still_points, retarget, smooth, smooth_strength, fps)
         self.batch_size, self.feather = int(batch_size), float(matte_feather)
         self.output_colorspace = colour.resolve(output_colorspace or (
