@@ -34,7 +34,7 @@ def test_unknown_colour_space_is_one_line(small_still, short_track, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_grey_rgba_16bit_and_half_exr_stills_give_the_same_face_crop(small_still, tmp_path):
+def test_grey_rgba_16bit_half_exr_dpx_tiff_stills_give_the_same_face_crop(small_still, tmp_path):
     """Each variant of the same 8-bit RGB still crops to the same model input, within 1 code value."""
     import OpenImageIO as oiio
 
@@ -56,6 +56,11 @@ def test_grey_rgba_16bit_and_half_exr_stills_give_the_same_face_crop(small_still
     buf.set_pixels(oiio.ROI(), linear)
     assert buf.write(str(tmp_path / "half.exr"), oiio.HALF)
     variants["half exr"] = (tmp_path / "half.exr", rgb)
+    srgb_buf = oiio.ImageBuf(oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 3, oiio.FLOAT))
+    srgb_buf.set_pixels(oiio.ROI(), rgb.astype(np.float32) / 255.0)
+    for name, fmt in (("still.dpx", oiio.UINT16), ("still.tif", oiio.UINT16)):
+        assert srgb_buf.write(str(tmp_path / name), fmt)
+        variants[name] = (tmp_path / name, rgb)
     geometry = CropGeometry()
     points = still_landmarks(read_still(small_still))
     for name, (path, expected) in variants.items():
