@@ -35,6 +35,8 @@ def add_parser(sub):
     p.add_argument("--vggface", type=Path, default=None, metavar="FILE", help="local VGGFace .safetensors for the content loss")
     p.add_argument("--reference", type=Path, default=None, metavar="DIR",
                    help="also write the final weights as compact float16 reference weights to this folder")
+    p.add_argument("--no-adversarial", dest="adversarial", action="store_false",
+                   help="warp_* configs: content loss only, no discriminator (the fast CPU setting)")
     add_threads(p)
     add_overwrite(p, "the run (and --reference)")
     p.set_defaults(run=run)
@@ -70,11 +72,30 @@ def run(args) -> int:
             raise MediaError(f"{path}: perceptual weights not found; give a local .safetensors file")
     if args.reference is not None:
         check_out_dir(args.reference, FILES, overwrite=args.overwrite, flag="--reference")
-    result = train(args.data, args.out, model, cfg, device=args.device, overwrite=args.overwrite,
-                   content=ContentLoss(vgg19_path=args.vgg19, vggface_path=args.vggface))
+    content = ContentLoss(vgg19_path=args.vgg19, vggface_path=args.vggface)
+    if model.generator == "warp":
+        result = _train_warp(args, model, content)
+    else:
+        result = train(args.data, args.out, model, cfg, device=args.device, overwrite=args.overwrite, content=content)
     last = result["losses"]
-    print(f"step {result['step']}: G {last.get('g_total')} D {last.get('d_total')}; checkpoint {result['checkpoint']}")
+    print(f"step {result['step']}: G {last.get('g_total')} D {last.get('d_total', '-')}; checkpoint {result['checkpoint']}")
     if args.reference is not None and result["checkpoint"] is not None:
         sha = export_reference(result["checkpoint"], args.reference)
         print(f"reference weights (float16) in {args.reference}, sha256 {sha[:12]}")
     return 0
+
+
+def _train_warp(args, model, content) -> dict:
+    """warp_* presets: the warp-conditioned generator's meta-learning (models/warptrain.py, CPU)."""
+    from monalisa.errors import ConfigError
+    from monalisa.files import check_out_dir
+    from monalisa.models.meta import RUN_FILES
+    from monalisa.models.warptrain import WarpTrainConfig, train
+
+    if args.device == "cuda" or args.no_amp:
+        raise ConfigError(f"--config {args.config}: the warp-conditioned generator trains on the CPU in this "
+                          "version; drop --device cuda / --no-amp")
+    check_out_dir(args.out, RUN_FILES, overwrite=args.overwrite)
+    cfg = WarpTrainConfig(steps=args.steps, batch_size=args.batch, k=args.k, seed=args.seed,
+                          checkpoint_every=args.checkpoint_every, keep=args.keep, adversarial=args.adversarial)
+    return train(args.data, args.out, model, cfg, content=content)

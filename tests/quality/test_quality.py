@@ -173,3 +173,26 @@ def test_monalisa_export_writes_a_warp_checkpoint(tmp_path, capsys):
                                                                    "warp_generator.onnx"]
     info = read_model_info(tmp_path / "onnx" / "warp_generator.onnx")
     assert info.role == "warp_generator" and info.inputs == ("raster", "warped", "embedding")
+
+
+def test_warp_model_end_to_end_prepare_train_export_render(tmp_path):
+    """monalisa prepare -> train --config warp_small -> export -> render: the warp model goes the same way as any."""
+    from pathlib import Path
+
+    from monalisa.cli import main
+    from monalisa.nodes.modelfile import read_model_info
+
+    repo = Path(__file__).resolve().parents[2]
+    clip = repo / "assets" / "clips" / "liveportrait_d0.mp4"
+    assert main(["prepare", str(clip), "--out", str(tmp_path / "data"), "--size", "128", "--max-frames", "6"]) == 0
+    assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--config", "warp_small",
+                 "--steps", "2", "--checkpoint-every", "2", "--k", "2", "--batch", "1", "--no-adversarial"]) == 0
+    ckpt = tmp_path / "run" / "checkpoints" / "step_0000002"
+    assert main(["export", str(ckpt), "--out", str(tmp_path / "onnx")]) == 0
+    assert read_model_info(tmp_path / "onnx" / "warp_generator.onnx").role == "warp_generator"
+    track = tmp_path / "track.json"
+    assert main(["track", str(clip), "--out", str(track), "--end", "1"]) == 0
+    out = tmp_path / "frames" / "f.####.exr"
+    assert main(["render", "--still", str(repo / "assets" / "portraits" / "liveportrait_s3.jpg"), "--track",
+                 str(track), "--out", str(out), "--model", str(tmp_path / "onnx")]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ["f.0000.exr", "f.0001.exr"]
