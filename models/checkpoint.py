@@ -119,12 +119,17 @@ def crop_geometry(ckpt: Checkpoint) -> CropGeometry:
 
 
 def build_models(ckpt: Checkpoint):
-    """-> (Embedder, Generator, Discriminator) in float32 with the checkpoint's weights."""
+    """-> (Embedder, Generator or WarpGenerator, Discriminator) in float32 with the checkpoint's weights."""
     from monalisa.models.discriminator import Discriminator
     from monalisa.models.embedder import Embedder
     from monalisa.models.generator import Generator
 
-    nets = (Embedder(ckpt.config), Generator(ckpt.config), Discriminator(ckpt.config))
+    if ckpt.config.generator == "warp":
+        from monalisa.models.warpgen import build_networks
+
+        nets = build_networks(ckpt.config)
+    else:
+        nets = (Embedder(ckpt.config), Generator(ckpt.config), Discriminator(ckpt.config))
     for name, net in zip(PARTS, nets):
         prefix = f"{name}."
         sub = {k[len(prefix):]: v.float() for k, v in ckpt.state.items() if k.startswith(prefix)}

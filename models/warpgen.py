@@ -123,19 +123,7 @@ def build_networks(config: ModelConfig):
 
 
 def build_models(ckpt):
-    """Like ``models.checkpoint.build_models`` for a checkpoint of a warp config."""
-    from monalisa.errors import CheckpointError
-    from monalisa.models.checkpoint import PARTS
+    """``models.checkpoint.build_models`` (which builds the warp networks for a warp config)."""
+    from monalisa.models.checkpoint import build_models as build
 
-    nets = build_networks(ckpt.config)
-    for name, net in zip(PARTS, nets):
-        prefix = f"{name}."
-        sub = {k[len(prefix):]: v.float() for k, v in ckpt.state.items() if k.startswith(prefix)}
-        own = net.state_dict()
-        missing, unexpected = sorted(set(own) - set(sub)), sorted(set(sub) - set(own))
-        bad = [k for k in set(own) & set(sub) if own[k].shape != sub[k].shape]
-        if missing or unexpected or bad:
-            raise CheckpointError(f"{ckpt.path}: {name} weights do not fit this architecture "
-                                  f"(missing {missing[:3]}, unexpected {unexpected[:3]}, shape {bad[:3]})")
-        net.load_state_dict(sub)
-    return nets
+    return build(ckpt)
