@@ -23,17 +23,29 @@ class ModelConfig:
     attention_resolution: int = 16  # self-attention after the block at this side (0: none)
     num_videos: int = 1  # rows of D's W matrix (one per training video)
     generator: str = "plain"  # "plain": G(y, e) -> image; "warp": G(y, warped still, e) -> correction, mask
+    # warp generator only: its inputs are space-to-depth'ed by this factor and its outputs depth-to-space'd
+    # back (pixel (un)shuffle), so a 256² face costs a 64² network; the embedder averages to that side too
+    shuffle: int = 1
 
     def __post_init__(self):
         r = self.resolution
         if r < 16 or r & (r - 1):
             raise ConfigError(f"resolution must be a power of two >= 16, got {r}")
-        if r >> self.num_down < 4:
-            raise ConfigError(f"num_down={self.num_down} leaves a bottleneck under 4 px at {r}")
+        if self.shuffle < 1 or self.shuffle & (self.shuffle - 1) or r // self.shuffle < 16:
+            raise ConfigError(f"shuffle must be a power of two leaving a network side >= 16, got {self.shuffle} at {r}")
+        if self.shuffle > 1 and self.generator != "warp":
+            raise ConfigError("shuffle > 1 is a warp-generator option; the plain generator needs shuffle=1")
+        if self.net_resolution >> self.num_down < 4:
+            raise ConfigError(f"num_down={self.num_down} leaves a bottleneck under 4 px at {self.net_resolution}")
         if min(self.base_width, self.max_width, self.embed_dim, self.num_videos) < 1:
             raise ConfigError("widths, embed_dim and num_videos must be positive")
         if self.generator not in GENERATORS:
             raise ConfigError(f"generator must be one of {', '.join(GENERATORS)}, got {self.generator!r}")
+
+    @property
+    def net_resolution(self) -> int:
+        """Side at which the warp generator's and the embedder's convolutions run (resolution / shuffle)."""
+        return self.resolution // self.shuffle
 
     def width(self, level: int) -> int:
         """Channels after `level` + 1 downsampling blocks."""
@@ -67,8 +79,9 @@ PRESETS.update({
                               num_down=3, num_res_blocks=2, attention_resolution=0, generator="warp"),
     "warp_medium": ModelConfig(resolution=128, base_width=16, max_width=128, embed_dim=128,
                                num_down=4, num_res_blocks=2, attention_resolution=0, generator="warp"),
-    "warp": ModelConfig(resolution=256, base_width=16, max_width=256, embed_dim=256,
-                        num_down=5, num_res_blocks=3, attention_resolution=0, generator="warp"),
+    # 256² in and out, the warp_small trunk at 64² between a space-to-depth stem and depth-to-space heads
+    "warp": ModelConfig(resolution=256, base_width=16, max_width=128, embed_dim=128, shuffle=4,
+                        num_down=3, num_res_blocks=2, attention_resolution=0, generator="warp"),
 })
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from monalisa.errors import ShapeError
@@ -9,10 +10,12 @@ from monalisa.models.config import ModelConfig
 from monalisa.models.layers import ResBlockDown, SelfAttention
 
 
-def encoder_blocks(cfg: ModelConfig, out_dim: int) -> nn.ModuleList:
-    """Residual downsampling stack on concat(image, raster) (6 ch) down to 4x4, ending at out_dim."""
-    n = (cfg.resolution // 4).bit_length() - 1  # blocks to reach 4x4
-    blocks, cin, side = nn.ModuleList(), 6, cfg.resolution
+def encoder_blocks(cfg: ModelConfig, out_dim: int, side: int | None = None) -> nn.ModuleList:
+    """Residual downsampling stack on concat(image, raster) (6 ch) from side (default the config's
+    resolution) down to 4x4, ending at out_dim."""
+    side = side or cfg.resolution
+    n = (side // 4).bit_length() - 1  # blocks to reach 4x4
+    blocks, cin = nn.ModuleList(), 6
     for i in range(n):
         cout = out_dim if i == n - 1 else cfg.width(i)
         blocks.append(ResBlockDown(cin, cout))
@@ -34,11 +37,13 @@ class Embedder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.blocks = encoder_blocks(cfg, cfg.embed_dim)
+        self.blocks = encoder_blocks(cfg, cfg.embed_dim, cfg.net_resolution)
 
     def embed_frames(self, images: torch.Tensor, rasters: torch.Tensor) -> torch.Tensor:
         """Per-frame embeddings: images, rasters (N, 3, H, W) -> (N, embed_dim)."""
         h = torch.cat([images, rasters], dim=1)  # (N, 6, H, W)
+        if self.cfg.shuffle > 1:  # identity needs no sub-pixel detail: embed at the network's side
+            h = F.avg_pool2d(h, self.cfg.shuffle)
         for block in self.blocks:
             h = block(h)
         return torch.relu(h).sum(dim=(2, 3))  # global sum pooling -> (N, E)

@@ -19,8 +19,29 @@ class LossWeights:
     fm: float = 10.0
     match: float = 10.0
     adv: float = 1.0
-    l1: float = 1.0  # fallback content loss (no VGG weights given)
-    msssim: float = 1.0
+    l1: float = 1.0  # stand-in content loss (no VGG weights given): L1 over an image pyramid,
+    msssim: float = 1.0  # MS-SSIM,
+    grad: float = 1.0  # and L1 of the image gradients over the pyramid (edges: eyes, lips, teeth)
+
+
+#: content losses without VGG weights: "pyramid" (default) L1 + gradient L1 over 3 scales + MS-SSIM;
+#: "l1-msssim" the earlier L1 + MS-SSIM, kept for the ablation in docs/evaluate.md
+STAND_INS = ("pyramid", "l1-msssim")
+
+
+def pyramid(x: torch.Tensor, levels: int = 3) -> list:
+    """x and its 2x, 4x, ... average-pooled copies (stopping before 8 px)."""
+    out = [x]
+    while len(out) < levels and out[-1].shape[-1] >= 16:
+        out.append(F.avg_pool2d(out[-1], 2))
+    return out
+
+
+def gradient_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """L1 between horizontal and vertical finite differences of fake and real (B, C, H, W)."""
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
+    return F.l1_loss(dx(fake), dx(real)) + F.l1_loss(dy(fake), dy(real))
 
 
 def hinge_d(r_real: torch.Tensor, r_fake: torch.Tensor) -> torch.Tensor:
@@ -37,15 +58,20 @@ def embedding_match(w_i: torch.Tensor, e_hat: torch.Tensor) -> torch.Tensor:
 
 
 class ContentLoss(torch.nn.Module):
-    """Perceptual loss from local VGG19 / VGGFace weights, or L1 + MS-SSIM without them."""
+    """Perceptual loss from local VGG19 / VGGFace weights, or a stand-in without them (``stand_in``,
+    one of STAND_INS)."""
 
     _warned = False
 
-    def __init__(self, vgg19_path=None, vggface_path=None, weights: LossWeights = LossWeights()):
+    def __init__(self, vgg19_path=None, vggface_path=None, weights: LossWeights = LossWeights(),
+                 stand_in: str = "pyramid"):
         super().__init__()
+        from monalisa.errors import ConfigError
         from monalisa.models.perceptual import VGG16, VGG16_TAPS, load_vgg
 
-        self.weights = weights
+        if stand_in not in STAND_INS:
+            raise ConfigError(f"content loss stand-in must be one of {', '.join(STAND_INS)}, got {stand_in!r}")
+        self.weights, self.stand_in = weights, stand_in
         self.vgg19 = load_vgg(vgg19_path) if vgg19_path else None
         self.vggface = load_vgg(vggface_path, VGG16, VGG16_TAPS) if vggface_path else None
 
@@ -53,7 +79,8 @@ class ContentLoss(torch.nn.Module):
         w = self.weights
         if self.vgg19 is None and self.vggface is None and not ContentLoss._warned:
             ContentLoss._warned = True  # said once, at the first step: after every input was checked
-            log.warning("no VGG19/VGGFace weights given: content loss is L1 + MS-SSIM instead")
+            log.warning("no VGG19/VGGFace weights given: content loss is the %s stand-in (L1%s + MS-SSIM)",
+                        self.stand_in, " + gradient L1 over 3 scales" if self.stand_in == "pyramid" else "")
         loss = fake.new_zeros(())
         for net, weight in ((self.vgg19, w.vgg19), (self.vggface, w.vggface)):
             if net is not None:
@@ -67,7 +94,12 @@ class ContentLoss(torch.nn.Module):
             win = min(11, (side - 1) // 16 // 2 * 2 + 1)
             ms = ms_ssim((fake + 1) / 2, (real + 1) / 2, data_range=1.0, win_size=win,
                          weights=[1.0 / scales] * scales)
-            loss = loss + w.l1 * F.l1_loss(fake, real) + w.msssim * (1 - ms)
+            loss = loss + w.msssim * (1 - ms)
+            if self.stand_in == "l1-msssim":
+                loss = loss + w.l1 * F.l1_loss(fake, real)
+            else:
+                levels = list(zip(pyramid(fake), pyramid(real)))
+                loss = loss + sum(w.l1 * F.l1_loss(f, r) + w.grad * gradient_l1(f, r) for f, r in levels) / len(levels)
         return loss
 
 

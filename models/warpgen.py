@@ -25,6 +25,7 @@ features added at each scale, AdaIN, ReLU, the two heads.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from monalisa.errors import ConfigError, ShapeError
@@ -41,9 +42,12 @@ class WarpGenerator(nn.Module):
         if cfg.generator != "warp":
             raise ConfigError(f"WarpGenerator needs a config with generator='warp', got {cfg.generator!r}")
         self.cfg = cfg
-        self.stem = sn_conv(6, cfg.base_width)
+        s2 = cfg.shuffle**2
+        # space-to-depth input: a plain conv (spectral norm would fix its scale, and with it the
+        # exact 64² -> 256² warm start of grow_shuffle)
+        self.stem = sn_conv(6, cfg.base_width) if s2 == 1 else nn.Conv2d(6 * s2, cfg.base_width, 3, padding=1)
         self.down = nn.ModuleList()
-        cin, side = cfg.base_width, cfg.resolution
+        cin, side = cfg.base_width, cfg.net_resolution
         for i in range(cfg.num_down):
             self.down.append(ResBlockDown(cin, cfg.width(i), norm=True))
             cin, side = cfg.width(i), side // 2
@@ -58,8 +62,8 @@ class WarpGenerator(nn.Module):
             if side == cfg.attention_resolution:
                 self.up.append(SelfAttention(cin))
         # plain convs: spectral norm of an all-zero weight divides by zero
-        self.to_correction = nn.Conv2d(cin, 3, 3, padding=1)
-        self.to_mask = nn.Conv2d(cin, 1, 3, padding=1)
+        self.to_correction = nn.Conv2d(cin, 3 * s2, 3, padding=1)
+        self.to_mask = nn.Conv2d(cin, s2, 3, padding=1)
         nn.init.zeros_(self.to_correction.weight)
         nn.init.zeros_(self.to_correction.bias)
         nn.init.zeros_(self.to_mask.bias)
@@ -85,7 +89,9 @@ class WarpGenerator(nn.Module):
         if psi.ndim != 2 or psi.shape[1] != self.num_adain_params:
             raise ShapeError("warp generator psi", ("B", self.num_adain_params), psi.shape)
         chunks = iter(torch.split(psi, self.psi_sizes, dim=1))
-        h = self.stem(torch.cat([rasters, warped], dim=1))  # (B, C0, R, R)
+        s = self.cfg.shuffle
+        h = torch.cat([rasters, warped], dim=1)  # (B, 6, R, R)
+        h = self.stem(F.pixel_unshuffle(h, s) if s > 1 else h)  # (B, C0, R/s, R/s)
         skips = [h]
         for block in self.down:
             h = block(h)
@@ -100,13 +106,57 @@ class WarpGenerator(nn.Module):
             else:
                 h = block(h)
         h = torch.relu(adain(h, next(chunks)))
-        correction = CORRECTION_RANGE * torch.tanh(self.to_correction(h))
-        mask = torch.sigmoid(self.to_mask(h))
-        return correction, mask
+        correction, mask = self.to_correction(h), self.to_mask(h)
+        if s > 1:
+            correction, mask = F.pixel_shuffle(correction, s), F.pixel_shuffle(mask, s)  # (B, 3|1, R, R)
+        return CORRECTION_RANGE * torch.tanh(correction), torch.sigmoid(mask)
 
     def forward(self, rasters, warped, embedding):
         """-> (correction, mask) with psi = P e."""
         return self.synthesize(rasters, warped, self.project(embedding))
+
+
+def grow_shuffle(small: WarpGenerator, big: WarpGenerator) -> None:
+    """Warm start ``big`` (shuffle s, resolution s * small's) from ``small`` (shuffle 1), so that
+    big(x) equals small(average-pool_s(x)) upsampled by repeating pixels: the stem's weight is the
+    small stem's effective (spectrally normalised) weight spread over the s² sub-pixels, the heads
+    repeat each output channel s² times, the trunk is copied."""
+    s, cb, cs = big.cfg.shuffle, big.cfg, small.cfg
+    if small.cfg.shuffle != 1 or cb.net_resolution != cs.resolution or \
+            {k: v for k, v in cb.to_dict().items() if k not in ("resolution", "shuffle", "num_videos")} != \
+            {k: v for k, v in cs.to_dict().items() if k not in ("resolution", "shuffle", "num_videos")}:
+        raise ConfigError(f"grow_shuffle: {cs} is not the trunk of {cb}")
+    own = {k: v for k, v in small.state_dict().items()
+           if not k.startswith(("stem.", "to_correction.", "to_mask."))}
+    missing = big.load_state_dict(own, strict=False).missing_keys
+    if any(not k.startswith(("stem.", "to_correction.", "to_mask.")) for k in missing):
+        raise ConfigError(f"grow_shuffle: trunk weights missing: {missing}")
+    with torch.no_grad():
+        small.stem.eval()
+        w = small.stem.weight.detach()  # (C0, 6, 3, 3), the normalised weight
+        big.stem.weight.copy_(w.repeat_interleave(s * s, dim=1) / (s * s))
+        big.stem.bias.copy_(small.stem.bias.detach())
+        for name in ("to_correction", "to_mask"):
+            src, dst = getattr(small, name), getattr(big, name)
+            dst.weight.copy_(src.weight.repeat_interleave(s * s, dim=0))
+            dst.bias.copy_(src.bias.repeat_interleave(s * s, dim=0))
+
+
+def warm_start(config: ModelConfig, ckpt):
+    """(E, G, D) for ``config`` initialised from a warp checkpoint: the same shapes are copied; a
+    shuffle-1 generator grows into a shuffle-s one (``grow_shuffle``); D keeps only what fits (its
+    per-video rows W are new: other videos)."""
+    E, G, D = build_networks(config)
+    sE, sG, sD = (n.float() for n in build_models(ckpt))
+    E.load_state_dict(sE.state_dict())
+    if sG.cfg.shuffle == config.shuffle:
+        G.load_state_dict(sG.state_dict())
+    else:
+        grow_shuffle(sG, G)
+    own = D.state_dict()
+    D.load_state_dict({k: v for k, v in sD.state_dict().items() if k != "W" and k in own and v.shape == own[k].shape},
+                      strict=False)
+    return E, G, D
 
 
 def compose(warped: torch.Tensor, correction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -36,7 +36,8 @@ from monalisa.models.warpgen import build_networks, compose
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("step", "g_total", "content", "adv", "fm", "match", "mask", "direct", "warp_l1", "d_total", "seconds")
+COLUMNS = ("step", "g_total", "content", "adv", "fm", "match", "mask", "direct", "steady", "warp_l1", "d_total",
+           "seconds")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class WarpTrainConfig:
     mask_weight: float = 0.0  # L1 on the mean mask (0: off; it collapses the mask before the correction learns)
     direct_weight: float = 1.0  # L1 of warped + correction alone against the target: the correction learns
     # even where the mask is still small, and the mask then opens where the correction is right
+    steady_weight: float = 0.0  # L1 between the network's part (mask * correction) for the target's landmarks
+    # and for the same landmarks moved by N(0, jitter_px): a tracker's jitter must not make the face flicker
+    jitter_px: float = 1.0  # landmark noise of the steady term, prepared-square px
     adversarial: bool = True  # False: content loss only (fast CPU runs, tests)
     optim: OptimConfig = OptimConfig(lr_eg=2e-4, lr_d=2e-4)
 
@@ -82,8 +86,9 @@ class WarpData:
     def __len__(self):
         return len(self.index)
 
-    def warped_still(self, v: int, still: int, target: int) -> np.ndarray:
-        """uint8 (S, S, 3): frame ``still`` warped to frame ``target``'s landmarks, in the target's square."""
+    def warped_still(self, v: int, still: int, target: int, points=None) -> np.ndarray:
+        """uint8 (S, S, 3): frame ``still`` warped to frame ``target``'s landmarks (or ``points`` in the
+        target's square), in the target's square."""
         from monalisa.nodes.warp import build_mesh
         from monalisa.nodes.warp import dense_warp
 
@@ -91,7 +96,7 @@ class WarpData:
         a_s = np.vstack([self.matrices[v][still], [0, 0, 1]])
         a_t = np.vstack([self.matrices[v][target], [0, 0, 1]])
         t_to_s = (a_s @ np.linalg.inv(a_t))[:2]  # target square -> still square
-        pts_t = np.asarray(video.landmarks[target], np.float64)
+        pts_t = np.asarray(video.landmarks[target] if points is None else points, np.float64)
         driven = pts_t @ t_to_s[:, :2].T + t_to_s[:, 2]
         image = np.asarray(video.frames[still])
         mesh = build_mesh(video.landmarks[still], (s, s))
@@ -107,9 +112,13 @@ class WarpData:
                                                                  interpolation=cv2.INTER_AREA)
 
     def episode_batch(self, step: int, batch_size: int, k: int, resolution: int, seed: int = 0, rank: int = 0,
-                      videos: list | None = None) -> dict:
-        """models.data.episode_batch + "warped" (B, 3, R, R): the first reference warped to the target."""
-        refs, ref_r, tgt, tgt_r, warped, vid = [], [], [], [], [], []
+                      videos: list | None = None, jitter_px: float = 0.0) -> dict:
+        """models.data.episode_batch + "warped" (B, 3, R, R): the first reference warped to the target;
+        with jitter_px, also "jitter_rasters" and "jitter_warped": the same with the target's landmarks
+        moved by N(0, jitter_px) (the crop stays that of the true landmarks)."""
+        from monalisa.nodes.facecrop import rasterize
+
+        refs, ref_r, tgt, tgt_r, warped, vid, jit_r, jit_w = [], [], [], [], [], [], [], []
         for slot in range(batch_size):
             rng = np.random.default_rng([seed, step, rank, slot])
             i = int(rng.integers(len(self))) if videos is None else int(videos[int(rng.integers(len(videos)))])
@@ -122,9 +131,17 @@ class WarpData:
             tgt_r.append(pairs[k][1])
             warped.append(self.resize(self.warped_still(i, int(picks[0]), int(picks[k])), resolution))
             vid.append(i)
-        return {"ref_images": _to_tensor(np.array(refs)), "ref_rasters": _to_tensor(np.array(ref_r)),
-                "images": _to_tensor(np.array(tgt)), "rasters": _to_tensor(np.array(tgt_r)),
-                "warped": _to_tensor(np.array(warped)), "video": torch.tensor(vid, dtype=torch.long)}
+            if jitter_px > 0:
+                pts = self.videos[i].landmarks[int(picks[k])]
+                moved = pts + rng.normal(0.0, jitter_px, pts.shape)
+                jit_w.append(self.resize(self.warped_still(i, int(picks[0]), int(picks[k]), moved), resolution))
+                jit_r.append(rasterize(moved * (resolution / self.size), resolution))
+        out = {"ref_images": _to_tensor(np.array(refs)), "ref_rasters": _to_tensor(np.array(ref_r)),
+               "images": _to_tensor(np.array(tgt)), "rasters": _to_tensor(np.array(tgt_r)),
+               "warped": _to_tensor(np.array(warped)), "video": torch.tensor(vid, dtype=torch.long)}
+        if jitter_px > 0:
+            out.update(jitter_rasters=_to_tensor(np.array(jit_r)), jitter_warped=_to_tensor(np.array(jit_w)))
+        return out
 
 
 class WarpLearner:
@@ -146,7 +163,7 @@ class WarpLearner:
     def generate(self, batch):
         e_hat = self.E(batch["ref_images"], batch["ref_rasters"])
         correction, mask = self.G(batch["rasters"], batch["warped"], e_hat)
-        self.last_correction = correction
+        self.last_correction, self.last_e_hat = correction, e_hat
         return compose(batch["warped"], correction, mask), mask, e_hat
 
     def step(self, batch: dict) -> dict:
@@ -164,6 +181,10 @@ class WarpLearner:
         g["mask"] = self.cfg.mask_weight * mask.mean()
         g["direct"] = self.cfg.direct_weight * (w + self.last_correction - x).abs().mean()
         g["total"] = g["total"] + g["mask"] + g["direct"]
+        if self.cfg.steady_weight > 0:
+            corr_j, mask_j = self.G(batch["jitter_rasters"], batch["jitter_warped"], e_hat)
+            g["steady"] = self.cfg.steady_weight * (mask_j * corr_j - (fake - w)).abs().mean()
+            g["total"] = g["total"] + g["steady"]
         self.opt_eg.zero_grad(set_to_none=True)
         g["total"].backward()
         self.opt_eg.step()
@@ -190,8 +211,10 @@ def _preview(batch, fake, count=4) -> bytes:
 
 
 def train(data_dir, run_dir, config: ModelConfig, cfg: WarpTrainConfig = WarpTrainConfig(), *,
-          videos: list | None = None, content: ContentLoss | None = None, progress: bool = True) -> dict:
-    """Meta-train (or resume) a warp-generator run on the prepared ``videos`` (default: all)."""
+          videos: list | None = None, content: ContentLoss | None = None, progress: bool = True,
+          init=None) -> dict:
+    """Meta-train (or resume) a warp-generator run on the prepared ``videos`` (default: all); a new
+    run starts from the checkpoint ``init`` when given (``models.warpgen.warm_start``)."""
     from monalisa.models.checkpoint import load_checkpoint, restore_optimizers, save_checkpoint
     from monalisa.models.meta import latest_checkpoint, read_losses
     from monalisa.models.warpgen import build_models
@@ -209,6 +232,10 @@ def train(data_dir, run_dir, config: ModelConfig, cfg: WarpTrainConfig = WarpTra
         if ckpt.meta.get("videos") != ids:
             raise CheckpointError(f"{resume}: trained on {ckpt.meta.get('videos')}, not {ids}; use a new run folder")
         nets, start = build_models(ckpt), ckpt.step
+    elif init is not None:
+        from monalisa.models.warpgen import warm_start
+
+        nets = warm_start(config, load_checkpoint(init))
     learner = WarpLearner(config, cfg, content, nets=nets)
     rows = []
     if resume is not None:
@@ -216,12 +243,14 @@ def train(data_dir, run_dir, config: ModelConfig, cfg: WarpTrainConfig = WarpTra
         rows = read_losses(run_dir, start)
         log.info("resuming %s from step %d", run_dir, start)
     write_json(run_dir / "run.json", {"model": config.to_dict(), "train": dataclasses.asdict(cfg),
-                                      "data": str(data_dir), "videos": ids, "crop": crop})
+                                      "data": str(data_dir), "videos": ids, "crop": crop,
+                                      "init": None if init is None else str(init)})
     last, saved = (rows[-1] if rows else {}), resume
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train-warp", disable=not progress)
     for s in bar:
         t0 = time.perf_counter()
-        batch = data.episode_batch(s, cfg.batch_size, cfg.k, config.resolution, cfg.seed)
+        batch = data.episode_batch(s, cfg.batch_size, cfg.k, config.resolution, cfg.seed,
+                                   jitter_px=cfg.jitter_px if cfg.steady_weight > 0 else 0.0)
         losses = learner.step(batch)
         last = {"step": s + 1, **{k: f"{v:.6g}" for k, v in losses.items()},
                 "seconds": f"{time.perf_counter() - t0:.4f}"}

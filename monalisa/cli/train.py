@@ -37,6 +37,12 @@ def add_parser(sub):
                    help="also write the final weights as compact float16 reference weights to this folder")
     p.add_argument("--no-adversarial", dest="adversarial", action="store_false",
                    help="warp_* configs: content loss only, no discriminator (the fast CPU setting)")
+    p.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
+                   help="warp_* configs: start a new run from these warp weights (e.g. the bundled warp_small "
+                        "grows into --config warp: 256² through the same 64² trunk)")
+    p.add_argument("--steady", type=float, default=0.0, metavar="W",
+                   help="warp_* configs: weight of the steadiness term (the network's part must not change when "
+                        "the target's landmarks jitter by 1 px; against flicker; default 0)")
     add_threads(p)
     add_overwrite(p, "the run (and --reference)")
     p.set_defaults(run=run)
@@ -97,5 +103,8 @@ def _train_warp(args, model, content) -> dict:
                           "version; drop --device cuda / --no-amp")
     check_out_dir(args.out, RUN_FILES, overwrite=args.overwrite)
     cfg = WarpTrainConfig(steps=args.steps, batch_size=args.batch, k=args.k, seed=args.seed,
-                          checkpoint_every=args.checkpoint_every, keep=args.keep, adversarial=args.adversarial)
-    return train(args.data, args.out, model, cfg, content=content)
+                          checkpoint_every=args.checkpoint_every, keep=args.keep, adversarial=args.adversarial,
+                          steady_weight=args.steady)
+    if args.init is not None and not (args.init / "checkpoint.json").is_file():
+        raise ConfigError(f"{args.init}: not a checkpoint folder (no checkpoint.json); give a warp checkpoint to --init")
+    return train(args.data, args.out, model, cfg, content=content, init=args.init)

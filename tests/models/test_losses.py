@@ -26,7 +26,26 @@ def test_fallback_content_logs_once_and_is_zero_on_identical(caplog, monkeypatch
         assert c(x, x).item() == pytest.approx(0.0, abs=1e-5)
         assert c(x, -x).item() > 0.5
         ContentLoss()(x, x)
-    assert sum("L1 + MS-SSIM" in r.message for r in caplog.records) == 1
+    assert sum("L1 + gradient L1 over 3 scales + MS-SSIM" in r.message for r in caplog.records) == 1
+
+
+def test_stand_in_gradient_term_sees_edges_that_l1_does_not():
+    """A one-pixel shift of a sharp edge and a uniform offset of the same L1: the pyramid stand-in
+    (L1 + gradient L1 + MS-SSIM) tells them apart more than L1 + MS-SSIM does; unknown names refused."""
+    from monalisa.errors import ConfigError
+    from monalisa.models.losses import gradient_l1, pyramid
+
+    real = -torch.ones(1, 3, 64, 64)
+    real[..., 20:44] = 1.0  # a vertical bar
+    shifted = torch.roll(real, 1, dims=-1)
+    assert gradient_l1(real, real).item() == 0.0
+    assert gradient_l1(shifted, real).item() > 0.05
+    assert gradient_l1(real + 0.1, real).item() == pytest.approx(0.0, abs=1e-6)  # offsets have no edges
+    assert [t.shape[-1] for t in pyramid(real)] == [64, 32, 16]
+    new, old = ContentLoss(stand_in="pyramid"), ContentLoss(stand_in="l1-msssim")
+    assert new(shifted, real).item() > old(shifted, real).item() + 0.05
+    with pytest.raises(ConfigError, match="stand-in must be one of"):
+        ContentLoss(stand_in="vgg")
 
 
 def test_generator_losses_total_and_weights():

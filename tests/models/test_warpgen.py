@@ -168,3 +168,83 @@ def test_one_identity_overfit_beats_the_plain_generator(tmp_path):
         losses[kind] = float(np.mean(hist[-4:]))
     assert losses["warp"] < losses["plain"]
     assert losses["warp"] < float((batches[0]["warped"] - batches[0]["images"]).abs().mean()) + 0.05
+
+
+SHUFFLED = ModelConfig(resolution=64, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
+                       attention_resolution=0, generator="warp", shuffle=2)
+
+
+def test_shuffled_generator_grows_exactly_from_its_trunk():
+    """shuffle=2 at 64²: a 32² network between space-to-depth and depth-to-space. Grown from the
+    32² generator it equals that generator on the 2x average-pooled inputs, upsampled by repeating
+    pixels; untrained it still returns the warp; shuffle is refused where it cannot work."""
+    import torch.nn.functional as F
+
+    from monalisa.models.embedder import Embedder
+    from monalisa.models.warpgen import grow_shuffle
+
+    small = WarpGenerator(TINY).eval()
+    with torch.no_grad():
+        small.to_correction.weight.normal_(0, 0.05)
+        small.to_mask.weight.normal_(0, 0.05)
+    big = WarpGenerator(SHUFFLED).eval()
+    y, w, e = inputs(SHUFFLED)
+    corr, mask = big(y, w, e)
+    assert corr.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
+    assert torch.equal(compose(w, corr, mask), w)
+    grow_shuffle(small, big)
+    with torch.no_grad():
+        c_big, m_big = big(y, w, e)
+        c_small, m_small = small(F.avg_pool2d(y, 2), F.avg_pool2d(w, 2), e)
+    up = lambda t: F.interpolate(t, scale_factor=2, mode="nearest")  # noqa: E731
+    assert torch.allclose(c_big, up(c_small), atol=1e-5) and torch.allclose(m_big, up(m_small), atol=1e-5)
+    assert c_small.abs().max() > 1e-2
+    emb = Embedder(SHUFFLED)
+    assert emb(torch.rand(1, 2, 3, 64, 64), torch.rand(1, 2, 3, 64, 64)).shape == (1, 16)
+    with pytest.raises(ConfigError, match="warp-generator option"):
+        ModelConfig(resolution=64, shuffle=2)
+    with pytest.raises(ConfigError, match="power of two"):
+        ModelConfig(resolution=64, shuffle=3, generator="warp")
+    with pytest.raises(ConfigError, match="not the trunk"):
+        grow_shuffle(WarpGenerator(TINY), WarpGenerator(get_config("warp")))
+    assert get_config("warp").resolution == 256 and get_config("warp").net_resolution == 64
+
+
+def test_shuffled_generator_onnx_parity(tmp_path):
+    from monalisa.export.warpgen import export_warp_checkpoint
+    from monalisa.nodes.runtime import create_session
+    from monalisa.nodes.warpgen import run_generator
+
+    path, _, G = _ckpt(tmp_path, SHUFFLED)
+    side = export_warp_checkpoint(path, tmp_path / "onnx")
+    assert all(f["max_abs_diff"] < 1e-4 for f in side["files"])
+    sess = create_session(tmp_path / "onnx" / "warp_generator.onnx")
+    y, w, e = inputs(SHUFFLED, 2)
+    corr, mask = run_generator(sess, y.numpy(), w.numpy(), e[:1].numpy())
+    with torch.no_grad():
+        want, _ = G.eval()(y, w, e[:1].expand(2, -1))
+    assert corr.shape == (2, 3, 64, 64) and np.abs(corr - want.numpy()).max() < 1e-4
+
+
+def test_steady_term_trains_on_jittered_landmarks(tmp_path):
+    """The steadiness term: episodes carry the target's landmarks moved by N(0, 1 px) (raster and
+    warp), the loss is logged and a run starts from another checkpoint's weights (--init)."""
+    import csv
+
+    from monalisa.models.checkpoint import load_checkpoint
+    from monalisa.models.prepare import PrepareOptions, prepare
+    from monalisa.models.warptrain import WarpData, WarpTrainConfig, train
+    from monalisa.models.warpgen import build_models
+
+    prepare([CLIP], tmp_path / "data", PrepareOptions(size=64, max_frames=6), progress=False)
+    b = WarpData(tmp_path / "data").episode_batch(0, 2, 2, 32, jitter_px=1.0)
+    assert b["jitter_warped"].shape == b["warped"].shape == (2, 3, 32, 32)
+    assert 0 < (b["jitter_rasters"] - b["rasters"]).abs().mean() and not torch.equal(b["jitter_warped"], b["warped"])
+    init, _, G0 = _ckpt(tmp_path)
+    cfg = WarpTrainConfig(steps=2, batch_size=2, k=2, checkpoint_every=2, adversarial=False, steady_weight=1.0)
+    train(tmp_path / "data", tmp_path / "run", TINY, cfg, progress=False, init=init)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "losses.csv")))
+    assert len(rows) == 2 and all(float(r["steady"]) > 0 for r in rows)
+    _, G1, _ = build_models(load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000002"))
+    w0, w1 = G0.to_correction.weight, G1.to_correction.weight.float()
+    assert (w1 - w0).abs().max() < 0.01 < w0.abs().max()  # two small steps from the init weights, not from zero
