@@ -257,13 +257,14 @@ def write_movie(path, frames, fps: float) -> None:
 
 
 def evaluate_clip(path, out: Path | None, methods: dict, protocol: Protocol, analyser=None, detector=None,
-                  progress=True) -> list:
-    """All methods on one clip -> [Result]. methods: label -> (k, predict). Writes OUT/<clip>/."""
+                  progress=True, settings: dict | None = None) -> list:
+    """All methods on one clip -> [Result]. methods: label -> (k, predict). Writes OUT/<clip>/; a
+    re-run skips the clip when protocol, methods and ``settings`` (model, fine-tuning options) match."""
     from monalisa.nodes.sheet import write_contact_sheet
 
     path = Path(path)
     folder = out / path.stem if out is not None else None
-    key = {"protocol": protocol.key(), "methods": {m: k for m, (k, _) in methods.items()}}
+    key = {"protocol": protocol.key(), "methods": {m: k for m, (k, _) in methods.items()}, "settings": settings or {}}
     if folder is not None and (folder / "metrics.json").is_file():
         saved = json.loads((folder / "metrics.json").read_text())
         if saved.get("key") == key:
@@ -345,8 +346,10 @@ def results_csv(results: list) -> str:
     return buf.getvalue()
 
 
-def evaluate(clips, out=None, methods: dict | None = None, protocol: Protocol = Protocol(), progress=True) -> dict:
-    """Evaluate every clip; -> {"results": per clip, "means": per method, "table": Markdown}."""
+def evaluate(clips, out=None, methods: dict | None = None, protocol: Protocol = Protocol(), progress=True,
+             settings: dict | None = None) -> dict:
+    """Evaluate every clip; -> {"results": per clip, "means": per method, "table": Markdown}.
+    ``settings``: what else decides the results (model, fine-tuning options), for resuming."""
     clips = [Path(c) for c in clips]
     missing = [str(c) for c in clips if not c.is_file()]
     if missing:
@@ -362,7 +365,7 @@ def evaluate(clips, out=None, methods: dict | None = None, protocol: Protocol = 
     detector, analyser = create_detector("dlib"), quality.FaceAnalyser()
     results = []
     for c in clips:
-        results.extend(evaluate_clip(c, out, methods, protocol, analyser, detector, progress))
+        results.extend(evaluate_clip(c, out, methods, protocol, analyser, detector, progress, settings))
     means = mean_rows(results)
     table = markdown_table(means, len(clips))
     if out is not None:
@@ -417,7 +420,8 @@ def render_method(model=None, k: int = 1, identity_for=None):
 
 
 def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_steps: int = 100,
-                    baselines_only: bool = False, finetune_jitter: int = 0) -> dict:
+                    baselines_only: bool = False, finetune_jitter: int = 0, finetune_steady: float = 0.0,
+                    finetune_loss: str = "pyramid") -> dict:
     """label -> (K, predict): monalisa feed-forward (the still alone), fine-tuned identities per K
     (with a checkpoint), then the baselines."""
     methods = {}
@@ -439,8 +443,8 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
                     raise InputError(f"{checkpoint}: a {ckpt.config.generator} generator checkpoint does not match "
                                      f"the model folder {model}; give the checkpoint the folder was exported from")
                 for k in protocol.ks:
-                    methods[f"monalisa-ft{k}"] = (k, method(k, finetuned_identity(ckpt, k, finetune_steps,
-                                                                                  jitter=finetune_jitter)))
+                    methods[f"monalisa-ft{k}"] = (k, method(k, finetuned_identity(
+                        ckpt, k, finetune_steps, jitter=finetune_jitter, steady=finetune_steady, loss=finetune_loss)))
     methods.update({name: (0, fn) for name, fn in BASELINES.items()})
     return methods
 
@@ -449,9 +453,15 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
 JITTER_PX = 1.0
 
 
-def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0):
+def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0, steady: float = 0.0,
+                       loss: str = "pyramid"):
     """-> identity_for(clip): fine-tune the checkpoint on the clip's K reference frames (crops from
-    ``nodes.facecrop``), export the baked generator, return its path (cached per clip and K)."""
+    ``nodes.facecrop``), export the baked generator, return its path (cached per clip and K).
+    Warp generators: ``jitter`` landmark-jittered copies per pair, the steadiness term of weight
+    ``steady``; ``loss`` the content loss stand-in (``models.losses.STAND_INS``)."""
+    from monalisa.models.losses import ContentLoss
+
+    content = ContentLoss(stand_in=loss)
     import tempfile
 
     cache = {}
@@ -495,21 +505,30 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0):
             h, w = clip.still.shape[:2]
             mesh = build_mesh(clip.points[clip.source], (w, h))
             rng = np.random.default_rng(0)
-            pairs = []  # (warped crop, target crop, raster) per reference frame, + landmark-jittered copies
+            from monalisa.nodes.facecrop import rasterize
+
+            pairs = []  # (warped crop, target crop, raster) per reference frame, + landmark-jittered copies,
+            steady_pairs = []  # + per pair: (warped, raster) with the points moved, in the pair's own crop
             for f in clip.refs[k]:
                 for j in range(1 + jitter):
                     pts = clip.points[f] + (rng.normal(0.0, JITTER_PX, clip.points[f].shape) if j else 0.0)
                     warped = model_crop(dense_warp(clip.still, mesh, pts).image, pts, geometry)
                     pairs.append((warped.image, model_crop(clip.images[f], pts, geometry).image, warped.raster))
-            stack = lambda i: torch.from_numpy(to_model(np.stack([p[i] for p in pairs])))  # noqa: E731
-            psi, e_hat = warptrain.finetune(E, G, D, images, rasters, stack(0), stack(1), steps=steps,
-                                            pair_rasters=stack(2))
+                    if steady > 0:
+                        moved = pts + rng.normal(0.0, JITTER_PX, pts.shape)
+                        steady_pairs.append((model_crop(dense_warp(clip.still, mesh, moved).image, pts, geometry).image,
+                                             rasterize(warped.transform.apply(moved), geometry.resolution)))
+            stack = lambda rows, i: torch.from_numpy(to_model(np.stack([p[i] for p in rows])))  # noqa: E731
+            jittered = (stack(steady_pairs, 0), stack(steady_pairs, 1)) if steady > 0 else None
+            psi, e_hat = warptrain.finetune(E, G, D, images, rasters, stack(pairs, 0), stack(pairs, 1), steps=steps,
+                                            pair_rasters=stack(pairs, 2), content=content, jittered=jittered,
+                                            steady_weight=steady)
             save_identity(pack, G, psi, e_hat, meta)
             export_warp_checkpoint(ckpt.path, out, identity=pack)
             cache[clip.name] = out / "baked_warp_generator.onnx"
             return cache[clip.name]
         E, G, D = build_models(ckpt)
-        psi, e_hat = finetune(E, G, D, images, rasters, FinetuneConfig(steps=steps), progress=False)
+        psi, e_hat = finetune(E, G, D, images, rasters, FinetuneConfig(steps=steps), progress=False, content=content)
         save_identity(pack, G, psi, e_hat, meta)
         export_checkpoint(ckpt.path, out, identity=pack, slim=False)
         cache[clip.name] = out / "baked_generator.onnx"

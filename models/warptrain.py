@@ -276,12 +276,15 @@ def train(data_dir, run_dir, config: ModelConfig, cfg: WarpTrainConfig = WarpTra
 
 def finetune(embedder, generator, discriminator, images, rasters, warped, targets, steps: int = 100,
              lr: float = 1e-4, batch: int = 4, seed: int = 0, content: ContentLoss | None = None,
-             adversarial: bool = False, progress: bool = False, pair_rasters=None):
+             adversarial: bool = False, progress: bool = False, pair_rasters=None, jittered=None,
+             steady_weight: float = 0.0):
     """Few-shot fine-tuning of the warp generator on one identity.
 
     images, rasters (K, 3, R, R): the K stills (for e_hat); warped, targets, and their rasters come
     as pairs: ``warped`` (N, 3, R, R) is a still warped to frame n's landmarks, ``targets`` (N, 3, R, R)
     that frame, ``pair_rasters`` (N, 3, R, R) its raster (default ``rasters``, when N == K).
+    ``jittered``: (warped, rasters) (N, 3, R, R) each, the same pairs with the frame's landmarks moved
+    by a pixel or so (same crop); with ``steady_weight`` the network's part must not change with them.
     Tunes G and psi' = P e_hat (content loss; adversarial off by default on CPU) -> (psi (1, n), e_hat (1, E)).
     """
     gen = torch.Generator().manual_seed(seed)
@@ -298,6 +301,9 @@ def finetune(embedder, generator, discriminator, images, rasters, warped, target
         idx = torch.randperm(n, generator=gen)[:b]
         corr, mask = generator.synthesize(pair_rasters[idx], warped[idx], psi.expand(b, -1))
         loss = content(compose(warped[idx], corr, mask), targets[idx]) + (warped[idx] + corr - targets[idx]).abs().mean()
+        if jittered is not None and steady_weight > 0:
+            corr_j, mask_j = generator.synthesize(jittered[1][idx], jittered[0][idx], psi.expand(b, -1))
+            loss = loss + steady_weight * (mask_j * corr_j - mask * corr).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -21,6 +21,12 @@ def add_parser(sub):
     p.add_argument("--finetune-steps", type=int, default=100, help="fine-tuning steps per identity (default 100)")
     p.add_argument("--finetune-jitter", type=int, default=0,
                    help="warp generator: landmark-jittered copies of each fine-tuning pair (default 0)")
+    p.add_argument("--finetune-steady", type=float, default=0.0, metavar="W",
+                   help="warp generator: weight of the steadiness term in fine-tuning (the network's part must "
+                        "not change when the landmarks move by a pixel; against flicker; default 0)")
+    p.add_argument("--finetune-loss", default="pyramid", choices=["pyramid", "l1-msssim"],
+                   help="content loss stand-in of fine-tuning (default pyramid: L1 + gradient L1 over 3 scales "
+                        "+ MS-SSIM; l1-msssim: the earlier one, for ablation)")
     p.add_argument("--targets", type=int, default=32, help="target frames per clip (default 32)")
     p.add_argument("--window", type=int, default=12, help="consecutive frames for flicker and the movie (default 12)")
     p.add_argument("--baselines-only", action="store_true", help="evaluate only the three baselines")
@@ -32,15 +38,19 @@ def run(args) -> int:
 
     if any(k < 1 or k > 32 for k in args.k):
         raise ConfigError(f"--k {args.k}: each K must be 1..32 stills")
-    if args.targets < 1 or args.window < 0 or args.finetune_steps < 1 or args.finetune_jitter < 0:
-        raise ConfigError("--targets and --finetune-steps must be at least 1, --window and --finetune-jitter at least 0")
+    if args.targets < 1 or args.window < 0 or args.finetune_steps < 1 or args.finetune_jitter < 0 \
+            or args.finetune_steady < 0:
+        raise ConfigError("--targets and --finetune-steps must be at least 1, --window, --finetune-jitter and --finetune-steady at least 0")
     from monalisa.models import evaluate as ev
 
     protocol = ev.Protocol(targets=args.targets, window=args.window, ks=tuple(sorted(set(args.k))))
     methods = ev.default_methods(protocol, model=args.model, checkpoint=args.checkpoint,
                                  finetune_steps=args.finetune_steps, baselines_only=args.baselines_only,
-                                 finetune_jitter=args.finetune_jitter)
-    result = ev.evaluate(args.clips, args.out, methods, protocol)
+                                 finetune_jitter=args.finetune_jitter, finetune_steady=args.finetune_steady,
+                                 finetune_loss=args.finetune_loss)
+    settings = {"model": str(args.model), "checkpoint": str(args.checkpoint),
+                **{k: v for k, v in vars(args).items() if k.startswith("finetune_")}}
+    result = ev.evaluate(args.clips, args.out, methods, protocol, settings=settings)
     print(result["table"], end="")
     if args.out is not None:
         print(f"monalisa evaluate: {len(args.clips)} clip(s); results in {args.out}")

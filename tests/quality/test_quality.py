@@ -96,6 +96,9 @@ def test_evaluate_end_to_end(tmp_path, capsys):
     stamp = (out / "liveportrait_d10" / "metrics.json").stat().st_mtime_ns
     assert main(["evaluate", str(CLIP), "--targets", "3", "--window", "3", "--k", "1", "--out", str(out)]) == 0
     assert (out / "liveportrait_d10" / "metrics.json").stat().st_mtime_ns == stamp  # resumed: not redone
+    assert main(["evaluate", str(CLIP), "--targets", "3", "--window", "3", "--k", "1", "--out", str(out),
+                 "--finetune-steps", "7"]) == 0
+    assert (out / "liveportrait_d10" / "metrics.json").stat().st_mtime_ns != stamp  # other settings: redone
 
 
 def test_evaluate_bad_input_is_one_line(tmp_path, capsys):
@@ -145,7 +148,7 @@ def test_evaluate_a_warp_generator_export_with_fine_tuning(tmp_path, capsys):
     export_warp_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
     rc = main(["evaluate", str(CLIP), "--targets", "2", "--window", "0", "--k", "2", "--model", str(tmp_path / "onnx"),
                "--checkpoint", str(tmp_path / "ckpt"), "--finetune-steps", "2", "--finetune-jitter", "1",
-               "--out", str(tmp_path / "eval")])
+               "--finetune-steady", "1", "--finetune-loss", "l1-msssim", "--out", str(tmp_path / "eval")])
     assert rc == 0
     printed = capsys.readouterr().out
     assert "| monalisa-ff2 | 2 |" in printed and "| monalisa-ft2 | 2 |" in printed
