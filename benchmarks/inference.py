@@ -243,7 +243,7 @@ def bench_warp_config(name: str, threads: int, budget: float, work: Path, calibr
     from monalisa.models.checkpoint import load_checkpoint, save_checkpoint
     from monalisa.models.config import get_config
     from monalisa.models.identity import load_identity, save_identity
-    from monalisa.models.warpgen import build_networks
+    from monalisa.models.checkpoint import build_networks
 
     torch.manual_seed(0)
     cfg = get_config(name)

@@ -57,7 +57,7 @@ class BakedWarpGeneratorGraph(nn.Module):
 def build_warp_graphs(ckpt, identity=None) -> dict:
     """role -> eval-mode wrapper for a warp checkpoint (and identity pack)."""
     from monalisa.errors import IdentityPackError
-    from monalisa.models.warpgen import build_models
+    from monalisa.models.checkpoint import build_models
 
     embedder, generator, _ = build_models(ckpt)
     graphs = {"embedder": EmbedderGraph(inference_copy(embedder)),

@@ -118,18 +118,21 @@ def crop_geometry(ckpt: Checkpoint) -> CropGeometry:
     return CropGeometry(resolution=r, prepare_size=max(128, r))
 
 
-def build_models(ckpt: Checkpoint):
-    """-> (Embedder, Generator or WarpGenerator, Discriminator) in float32 with the checkpoint's weights."""
+def build_networks(config: ModelConfig):
+    """-> (Embedder, Generator or WarpGenerator, Discriminator), freshly initialised, for ``config``."""
     from monalisa.models.discriminator import Discriminator
     from monalisa.models.embedder import Embedder
-    from monalisa.models.generator import Generator
 
-    if ckpt.config.generator == "warp":
-        from monalisa.models.warpgen import build_networks
-
-        nets = build_networks(ckpt.config)
+    if config.generator == "warp":
+        from monalisa.models.warpgen import WarpGenerator as Gen
     else:
-        nets = (Embedder(ckpt.config), Generator(ckpt.config), Discriminator(ckpt.config))
+        from monalisa.models.generator import Generator as Gen
+    return Embedder(config), Gen(config), Discriminator(config)
+
+
+def build_models(ckpt: Checkpoint):
+    """-> (Embedder, Generator or WarpGenerator, Discriminator) in float32 with the checkpoint's weights."""
+    nets = build_networks(ckpt.config)
     for name, net in zip(PARTS, nets):
         prefix = f"{name}."
         sub = {k[len(prefix):]: v.float() for k, v in ckpt.state.items() if k.startswith(prefix)}
@@ -159,6 +162,30 @@ def restore_optimizers(ckpt: Checkpoint, optimizers: dict) -> None:
                 state.setdefault(int(idx), {})[field] = val
         opt.load_state_dict({"state": state, "param_groups": groups[name]})
     torch.set_rng_state(ckpt.training["rng.torch"])
+
+
+def warm_start(config: ModelConfig, ckpt: Checkpoint):
+    """(E, G, D) for ``config`` initialised from ``ckpt`` (another run's weights): E and G must fit,
+    except that a warp generator of shuffle 1 grows into one of shuffle s over the same trunk
+    (``models.warpgen.grow_shuffle``); D keeps what fits (its per-video rows W are new: other videos)."""
+    from monalisa.models.warpgen import grow_shuffle
+
+    E, G, D = build_networks(config)
+    sE, sG, sD = build_models(ckpt)
+    try:
+        E.load_state_dict(sE.state_dict())
+        if config.generator == "warp" and sG.cfg.generator == "warp" and sG.cfg.shuffle != config.shuffle:
+            grow_shuffle(sG, G)
+        else:
+            G.load_state_dict(sG.state_dict())
+    except (RuntimeError, ConfigError) as exc:
+        raise CheckpointError(f"{ckpt.path}: its weights cannot start a {config.generator} {config.resolution} px "
+                              f"run ({str(exc).splitlines()[0]}); give a checkpoint of the same preset, or "
+                              "warp_small for warp") from None
+    own = D.state_dict()
+    D.load_state_dict({k: v for k, v in sD.state_dict().items() if k != "W" and k in own and v.shape == own[k].shape},
+                      strict=False)
+    return E, G, D
 
 
 def export_reference(checkpoint, out) -> str:

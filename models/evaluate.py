@@ -449,10 +449,6 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
     return methods
 
 
-#: landmark noise (frame px) of the jittered copies warp-generator fine-tuning adds per reference frame
-JITTER_PX = 1.0
-
-
 def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0, steady: float = 0.0,
                        loss: str = "pyramid"):
     """-> identity_for(clip): fine-tune the checkpoint on the clip's K reference frames (crops from
@@ -497,32 +493,14 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0, 
                 "stills": [int(f) for f in clip.refs[k]], "steps": steps}
         if cfg.generator == "warp":
             from monalisa.export.warpgen import export_warp_checkpoint
-            from monalisa.models import warpgen, warptrain
-            from monalisa.nodes.warp import build_mesh
-            from monalisa.nodes.warp import dense_warp
+            from monalisa.models.finetune import finetune_warp, warp_pairs
 
-            E, G, D = warpgen.build_models(ckpt)
-            h, w = clip.still.shape[:2]
-            mesh = build_mesh(clip.points[clip.source], (w, h))
-            rng = np.random.default_rng(0)
-            from monalisa.nodes.facecrop import rasterize
-
-            pairs = []  # (warped crop, target crop, raster) per reference frame, + landmark-jittered copies,
-            steady_pairs = []  # + per pair: (warped, raster) with the points moved, in the pair's own crop
-            for f in clip.refs[k]:
-                for j in range(1 + jitter):
-                    pts = clip.points[f] + (rng.normal(0.0, JITTER_PX, clip.points[f].shape) if j else 0.0)
-                    warped = model_crop(dense_warp(clip.still, mesh, pts).image, pts, geometry)
-                    pairs.append((warped.image, model_crop(clip.images[f], pts, geometry).image, warped.raster))
-                    if steady > 0:
-                        moved = pts + rng.normal(0.0, JITTER_PX, pts.shape)
-                        steady_pairs.append((model_crop(dense_warp(clip.still, mesh, moved).image, pts, geometry).image,
-                                             rasterize(warped.transform.apply(moved), geometry.resolution)))
-            stack = lambda rows, i: torch.from_numpy(to_model(np.stack([p[i] for p in rows])))  # noqa: E731
-            jittered = (stack(steady_pairs, 0), stack(steady_pairs, 1)) if steady > 0 else None
-            psi, e_hat = warptrain.finetune(E, G, D, images, rasters, stack(pairs, 0), stack(pairs, 1), steps=steps,
-                                            pair_rasters=stack(pairs, 2), content=content, jittered=jittered,
-                                            steady_weight=steady)
+            E, G, D = build_models(ckpt)
+            refs = clip.refs[k]
+            pairs = warp_pairs(clip.still, clip.points[clip.source], [clip.images[f] for f in refs],
+                               [clip.points[f] for f in refs], geometry, jitter=jitter, steady=steady > 0)
+            psi, e_hat = finetune_warp(E, G, images, rasters, pairs, steps=steps, content=content,
+                                       steady_weight=steady)
             save_identity(pack, G, psi, e_hat, meta)
             export_warp_checkpoint(ckpt.path, out, identity=pack)
             cache[clip.name] = out / "baked_warp_generator.onnx"

@@ -1,6 +1,7 @@
 """Few-shot fine-tuning (paper §3.3): adapt G and psi' = P e_hat, and D with W' = e_hat, to K stills.
 
 :func:`finetune` is the loop (one shared adversarial update per step, models/update.py);
+:func:`finetune_warp` the warp-conditioned generator's (content only: fast on a CPU);
 :func:`make_identity_pack` is the whole command: checks, crops, fine-tuning, the pack folder.
 """
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -56,6 +58,83 @@ def finetune(embedder, generator, discriminator, images, rasters, cfg: FinetuneC
     return psi.detach(), e_hat
 
 
+#: landmark noise (frame px) of the jittered copies and of the steadiness term in warp fine-tuning
+JITTER_PX = 1.0
+
+
+def warp_pairs(still, still_points, frames, frame_points, geometry, driven_points=None, *, jitter: int = 0,
+               steady: bool = False, seed: int = 0) -> dict:
+    """Fine-tuning pairs of the warp generator: the still warped (``nodes.warp``, as the render path
+    does) to each frame's landmarks -> that frame, both cut by the one model crop.
+
+    still uint8 (H, W, 3) with still_points (68, 2); frames: uint8 images with frame_points (68, 2)
+    each; driven_points: each frame's landmarks in the still's pixels (default frame_points: frames
+    of the still's own camera, e.g. a clip). jitter: extra copies per frame with the landmarks moved
+    by N(0, JITTER_PX); steady: also each pair with its landmarks moved again, in the pair's own crop.
+    -> tensors in [-1, 1]: "warped", "targets", "rasters" (N, 3, R, R) (+ "jitter_warped",
+    "jitter_rasters" with steady).
+    """
+    from monalisa.models.tensors import to_tensor
+    from monalisa.nodes.facecrop import model_crop, rasterize
+    from monalisa.nodes.warp import build_mesh, dense_warp
+
+    h, w = still.shape[:2]
+    mesh = build_mesh(still_points, (w, h))
+    rng = np.random.default_rng(seed)
+    driven_points = frame_points if driven_points is None else driven_points
+    out = {k: [] for k in ("warped", "targets", "rasters", *(("jitter_warped", "jitter_rasters") if steady else ()))}
+    for image, pts, driven in zip(frames, frame_points, driven_points):
+        for j in range(1 + jitter):
+            noise = rng.normal(0.0, JITTER_PX, (68, 2)) if j else 0.0
+            warped = model_crop(dense_warp(still, mesh, driven + noise).image, driven + noise, geometry)
+            out["warped"].append(warped.image)
+            out["rasters"].append(warped.raster)
+            out["targets"].append(model_crop(image, pts + noise, geometry).image)
+            if steady:
+                moved = driven + noise + rng.normal(0.0, JITTER_PX, (68, 2))
+                out["jitter_warped"].append(model_crop(dense_warp(still, mesh, moved).image, driven + noise,
+                                                       geometry).image)
+                out["jitter_rasters"].append(rasterize(warped.transform.apply(moved), geometry.resolution))
+    return {k: to_tensor(np.stack(v)) for k, v in out.items()}
+
+
+def finetune_warp(embedder, generator, images, rasters, pairs: dict, *, steps: int = 100, lr: float = 1e-4,
+                  batch: int = 4, seed: int = 0, content: ContentLoss | None = None, steady_weight: float = 0.0,
+                  progress: bool = False):
+    """Few-shot fine-tuning of the warp generator (models/warpgen.py) on one identity.
+
+    images, rasters (K, 3, R, R): the K stills (for e_hat); pairs: :func:`warp_pairs`. With
+    ``steady_weight`` (and the pairs' jittered copies) the network's part, mask * correction, must
+    not change when the landmarks move by a pixel. Tunes G and psi' = P e_hat on content + the
+    direct term (models/meta.py) -> (psi (1, n), e_hat (1, E)).
+    """
+    from monalisa.models.warpgen import compose
+
+    gen = torch.Generator().manual_seed(seed)
+    content = content or ContentLoss()
+    embedder.eval()
+    with torch.no_grad():
+        e_hat = embedder(images[None], rasters[None])
+    psi = torch.nn.Parameter(generator.project(e_hat).detach())
+    opt = torch.optim.Adam([*generator.parameters(), psi], lr=lr, betas=(0.0, 0.999))
+    generator.train()
+    warped, targets, pair_rasters = pairs["warped"], pairs["targets"], pairs["rasters"]
+    n, b = targets.shape[0], min(batch, targets.shape[0])
+    for _ in tqdm(range(steps), desc="finetune-warp", unit="step", disable=not progress):
+        idx = torch.randperm(n, generator=gen)[:b]
+        corr, mask = generator.synthesize(pair_rasters[idx], warped[idx], psi.expand(b, -1))
+        loss = content(compose(warped[idx], corr, mask), targets[idx]) + (warped[idx] + corr - targets[idx]).abs().mean()
+        if steady_weight > 0 and "jitter_warped" in pairs:
+            corr_j, mask_j = generator.synthesize(pairs["jitter_rasters"][idx], pairs["jitter_warped"][idx],
+                                                  psi.expand(b, -1))
+            loss = loss + steady_weight * (mask_j * corr_j - mask * corr).abs().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    generator.eval()
+    return psi.detach(), e_hat
+
+
 def check_request(checkpoint, stills, out, steps: int, overwrite: bool = False) -> None:
     """Everything ``make_identity_pack`` needs, checked before any work (one line, exit 2)."""
     from monalisa.errors import ConfigError, DataError, MediaError
@@ -73,9 +152,14 @@ def check_request(checkpoint, stills, out, steps: int, overwrite: bool = False) 
 
 
 def make_identity_pack(checkpoint, stills, out, *, steps: int = 300, name: str | None = None, vgg19=None,
-                       cfg: FinetuneConfig | None = None, overwrite: bool = False, progress: bool = True) -> dict:
+                       cfg: FinetuneConfig | None = None, overwrite: bool = False, progress: bool = True,
+                       steady: float = 0.0) -> dict:
     """Fine-tune ``checkpoint`` on ``stills`` and write the identity pack ``out`` (identity.safetensors,
-    identity.json, contact_sheet.png: crops | rasters | output). Returns identity.json's content."""
+    identity.json, contact_sheet.png: crops | rasters | (warped |) output). Returns identity.json's content.
+
+    A warp-generator checkpoint learns from pairs: the first still warped to each still's expression
+    (its landmarks brought onto the first still's pose by :func:`onto`) -> that still; give the still
+    you animate first. ``steady``: the steadiness term's weight (warp generators)."""
     from monalisa.files import remove_stale_temps, sha256_file
     from monalisa.models.checkpoint import build_models, crop_geometry, load_checkpoint
     from monalisa.models.identity import save_identity
@@ -93,14 +177,39 @@ def make_identity_pack(checkpoint, stills, out, *, steps: int = 300, name: str |
     remove_stale_temps(out.parent, out.name)
     images, rasters = to_tensor(crops.images), to_tensor(crops.rasters)
     cfg = cfg or FinetuneConfig(steps=steps)
-    psi, e_hat = finetune(E, G, D, images, rasters, cfg, content, progress=progress)
-    with torch.no_grad():
-        recon = to_uint8(G.synthesize(rasters, psi.expand(len(stills), -1)))
     meta = {"name": name or out.name, "k": len(stills), "steps": cfg.steps, "seed": cfg.seed, "batch": cfg.batch,
-            "lr": {"generator": cfg.optim.lr_eg, "discriminator": cfg.optim.lr_d},
-            "content_loss": "vgg19" if vgg19 else "l1+ms-ssim",
+            "content_loss": "vgg19" if vgg19 else content.stand_in,
             "images": [{"path": str(p), "sha256": sha256_file(p)} for p in stills],
             "base_checkpoint_sha256": ckpt.sha256, "config": ckpt.config.to_dict(), "crop": geometry.to_dict()}
-    sheet = contact_sheet([[c, r, o] for c, r, o in zip(crops.images, crops.rasters, recon)])
+    if ckpt.config.generator == "warp":
+        from monalisa.models.warpgen import compose
+
+        pairs = warp_pairs(crops.frames[0], crops.frame_points[0], crops.frames, crops.frame_points, geometry,
+                           [onto(crops.frame_points[0], p) for p in crops.frame_points], steady=steady > 0)
+        psi, e_hat = finetune_warp(E, G, images, rasters, pairs, steps=cfg.steps, batch=cfg.batch, seed=cfg.seed,
+                                   content=content, steady_weight=steady, progress=progress)
+        with torch.no_grad():
+            recon = to_uint8(compose(pairs["warped"], *G.synthesize(pairs["rasters"], pairs["warped"],
+                                                                    psi.expand(len(stills), -1))))
+        columns = [crops.images, crops.rasters, to_uint8(pairs["warped"]), recon]
+        meta.update(lr={"generator": 1e-4}, still=str(stills[0]), steady=steady)
+    else:
+        psi, e_hat = finetune(E, G, D, images, rasters, cfg, content, progress=progress)
+        with torch.no_grad():
+            recon = to_uint8(G.synthesize(rasters, psi.expand(len(stills), -1)))
+        columns = [crops.images, crops.rasters, recon]
+        meta["lr"] = {"generator": cfg.optim.lr_eg, "discriminator": cfg.optim.lr_d}
+    sheet = contact_sheet([list(row) for row in zip(*columns)])
     save_identity(out, G, psi, e_hat, meta, {"contact_sheet.png": sheet})
     return meta
+
+
+def onto(reference, points) -> np.ndarray:
+    """``points`` (68, 2) of one photo moved into another's pixels by the similarity that best fits
+    them onto ``reference`` (68, 2): the face's shape (expression) stays, its pose and scale become
+    the reference's. Stills of a person are not one camera: this is how still j drives still 0."""
+    import cv2
+
+    m, _ = cv2.estimateAffinePartial2D(np.asarray(points, np.float32), np.asarray(reference, np.float32),
+                                       method=cv2.LMEDS)
+    return np.asarray(points, np.float64) @ m[:, :2].T + m[:, 2]

@@ -142,38 +142,6 @@ def grow_shuffle(small: WarpGenerator, big: WarpGenerator) -> None:
             dst.bias.copy_(src.bias.repeat_interleave(s * s, dim=0))
 
 
-def warm_start(config: ModelConfig, ckpt):
-    """(E, G, D) for ``config`` initialised from a warp checkpoint: the same shapes are copied; a
-    shuffle-1 generator grows into a shuffle-s one (``grow_shuffle``); D keeps only what fits (its
-    per-video rows W are new: other videos)."""
-    E, G, D = build_networks(config)
-    sE, sG, sD = (n.float() for n in build_models(ckpt))
-    E.load_state_dict(sE.state_dict())
-    if sG.cfg.shuffle == config.shuffle:
-        G.load_state_dict(sG.state_dict())
-    else:
-        grow_shuffle(sG, G)
-    own = D.state_dict()
-    D.load_state_dict({k: v for k, v in sD.state_dict().items() if k != "W" and k in own and v.shape == own[k].shape},
-                      strict=False)
-    return E, G, D
-
-
 def compose(warped: torch.Tensor, correction: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The face at network resolution: warped + mask * correction (in [-1, 1] units, not clamped)."""
     return warped + mask * correction
-
-
-def build_networks(config: ModelConfig):
-    """(Embedder, WarpGenerator, Discriminator) for a warp config."""
-    from monalisa.models.discriminator import Discriminator
-    from monalisa.models.embedder import Embedder
-
-    return Embedder(config), WarpGenerator(config), Discriminator(config)
-
-
-def build_models(ckpt):
-    """``models.checkpoint.build_models`` (which builds the warp networks for a warp config)."""
-    from monalisa.models.checkpoint import build_models as build
-
-    return build(ckpt)

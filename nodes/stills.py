@@ -18,6 +18,8 @@ class StillCrops:
     images: np.ndarray  # uint8 (K, R, R, 3) face crops
     rasters: np.ndarray  # uint8 (K, R, R, 3) landmark rasters
     points: np.ndarray  # float32 (K, 68, 2) landmarks in crop pixels
+    frames: list  # the stills themselves, uint8 (H, W, 3) RGB each
+    frame_points: np.ndarray  # float32 (K, 68, 2) landmarks in the stills' pixels
 
 
 def prepare_stills(paths, geometry: CropGeometry, detector=None) -> StillCrops:
@@ -27,7 +29,7 @@ def prepare_stills(paths, geometry: CropGeometry, detector=None) -> StillCrops:
     from monalisa.nodes.media import read_image
 
     detector = detector or create_detector("dlib")
-    crops = []
+    crops, frames, points = [], [], []
     for path in paths:
         rgb = read_image(path)
         faces = detector.detect(rgb)
@@ -35,5 +37,7 @@ def prepare_stills(paths, geometry: CropGeometry, detector=None) -> StillCrops:
             raise NoFaceError(f"{path}: no face found; give a still with one visible face")
         face = max(faces, key=lambda f: f.score)
         crops.append(model_crop(rgb, face.points, geometry))
+        frames.append(rgb)
+        points.append(np.asarray(face.points, np.float32))
     return StillCrops(np.stack([c.image for c in crops]), np.stack([c.raster for c in crops]),
-                      np.stack([c.points for c in crops]))
+                      np.stack([c.points for c in crops]), frames, np.stack(points))

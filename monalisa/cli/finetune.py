@@ -4,6 +4,8 @@ Example:
   monalisa finetune ckpt/ --stills a.jpg b.jpg --out packs/anna --steps 300
 
 The pack holds identity.safetensors, identity.json and contact_sheet.png (crops | rasters | output).
+A warp-generator checkpoint (warp_small, warp) learns from the first still warped to each still's
+expression: give the still you will animate first.
 """
 from pathlib import Path
 
@@ -20,6 +22,9 @@ def add_parser(sub):
     p.add_argument("--steps", type=int, metavar="N", default=300, help="fine-tuning steps (default 300)")
     p.add_argument("--name", default=None, help="identity name (default: the --out folder name)")
     p.add_argument("--vgg19", type=Path, default=None, metavar="FILE", help="local VGG19 .safetensors for the content loss")
+    p.add_argument("--steady", type=float, default=0.0, metavar="W",
+                   help="warp generators: weight of the steadiness term (the network's part must not change "
+                        "when the landmarks move by a pixel; against flicker; default 0)")
     add_threads(p)
     add_overwrite(p, "the pack")
     p.set_defaults(run=run)
@@ -27,15 +32,17 @@ def add_parser(sub):
 
 def run(args) -> int:
     from monalisa.cli.common import need_torch, set_threads
-    from monalisa.errors import MediaError
+    from monalisa.errors import ConfigError, MediaError
 
     need_torch("finetune")
     set_threads(args.threads)
     from monalisa.models.finetune import make_identity_pack
 
+    if args.steady < 0:
+        raise ConfigError(f"--steady must be at least 0, got {args.steady}")
     if args.vgg19 is not None and not args.vgg19.is_file():
         raise MediaError(f"{args.vgg19}: perceptual weights not found; give a local .safetensors file")
     meta = make_identity_pack(args.checkpoint, args.stills, args.out, steps=args.steps, name=args.name,
-                              vgg19=args.vgg19, overwrite=args.overwrite)
+                              vgg19=args.vgg19, overwrite=args.overwrite, steady=args.steady)
     print(f"wrote identity pack {args.out} (K={meta['k']}, {meta['steps']} steps)")
     return 0

@@ -3,6 +3,8 @@
 Examples:
   monalisa train --data data/prepared --out runs/base --config small --steps 20000
   torchrun --nproc-per-node 2 -m monalisa train ...      (several processes: DDP, gloo on CPU)
+  monalisa train --data data/prepared256 --out runs/warp --config warp --init monalisa/weights/warp_small \
+      --no-adversarial --steady 3 --k 2 --batch 4        (the warp-conditioned generator, docs/warpgen.md)
 
 Writes RUN/checkpoints/step_XXXXXXX/ (safetensors + JSON + preview.png), RUN/losses.csv, RUN/run.json.
 """
@@ -36,10 +38,10 @@ def add_parser(sub):
     p.add_argument("--reference", type=Path, default=None, metavar="DIR",
                    help="also write the final weights as compact float16 reference weights to this folder")
     p.add_argument("--no-adversarial", dest="adversarial", action="store_false",
-                   help="warp_* configs: content loss only, no discriminator (the fast CPU setting)")
+                   help="content loss only, no discriminator (the fast CPU setting)")
     p.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
-                   help="warp_* configs: start a new run from these warp weights (e.g. the bundled warp_small "
-                        "grows into --config warp: 256² through the same 64² trunk)")
+                   help="start a new run from these weights (same preset; the bundled warp_small also grows "
+                        "into --config warp: 256² through the same 64² trunk)")
     p.add_argument("--steady", type=float, default=0.0, metavar="W",
                    help="warp_* configs: weight of the steadiness term (the network's part must not change when "
                         "the target's landmarks jitter by 1 px; against flicker; default 0)")
@@ -60,7 +62,7 @@ def interrupted(args) -> str:
 
 def run(args) -> int:
     from monalisa.cli.common import need_torch, set_threads
-    from monalisa.errors import MediaError
+    from monalisa.errors import ConfigError, MediaError
 
     need_torch("train")
     set_threads(args.threads)
@@ -72,39 +74,21 @@ def run(args) -> int:
 
     model = get_config(args.config)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch, k=args.k, seed=args.seed,
-                      checkpoint_every=args.checkpoint_every, keep=args.keep, amp=not args.no_amp)
+                      checkpoint_every=args.checkpoint_every, keep=args.keep, amp=not args.no_amp,
+                      adversarial=args.adversarial, steady_weight=args.steady)
     for path in (args.vgg19, args.vggface):
         if path is not None and not path.is_file():
             raise MediaError(f"{path}: perceptual weights not found; give a local .safetensors file")
     if args.reference is not None:
         check_out_dir(args.reference, FILES, overwrite=args.overwrite, flag="--reference")
     content = ContentLoss(vgg19_path=args.vgg19, vggface_path=args.vggface)
-    if model.generator == "warp":
-        result = _train_warp(args, model, content)
-    else:
-        result = train(args.data, args.out, model, cfg, device=args.device, overwrite=args.overwrite, content=content)
+    if args.steady and model.generator != "warp":
+        raise ConfigError(f"--steady is a warp_* option; --config {args.config} has the plain generator")
+    result = train(args.data, args.out, model, cfg, device=args.device, overwrite=args.overwrite, content=content,
+                   init=args.init)
     last = result["losses"]
     print(f"step {result['step']}: G {last.get('g_total')} D {last.get('d_total', '-')}; checkpoint {result['checkpoint']}")
     if args.reference is not None and result["checkpoint"] is not None:
         sha = export_reference(result["checkpoint"], args.reference)
         print(f"reference weights (float16) in {args.reference}, sha256 {sha[:12]}")
     return 0
-
-
-def _train_warp(args, model, content) -> dict:
-    """warp_* presets: the warp-conditioned generator's meta-learning (models/warptrain.py, CPU)."""
-    from monalisa.errors import ConfigError
-    from monalisa.files import check_out_dir
-    from monalisa.models.meta import RUN_FILES
-    from monalisa.models.warptrain import WarpTrainConfig, train
-
-    if args.device == "cuda" or args.no_amp:
-        raise ConfigError(f"--config {args.config}: the warp-conditioned generator trains on the CPU in this "
-                          "version; drop --device cuda / --no-amp")
-    check_out_dir(args.out, RUN_FILES, overwrite=args.overwrite)
-    cfg = WarpTrainConfig(steps=args.steps, batch_size=args.batch, k=args.k, seed=args.seed,
-                          checkpoint_every=args.checkpoint_every, keep=args.keep, adversarial=args.adversarial,
-                          steady_weight=args.steady)
-    if args.init is not None and not (args.init / "checkpoint.json").is_file():
-        raise ConfigError(f"{args.init}: not a checkpoint folder (no checkpoint.json); give a warp checkpoint to --init")
-    return train(args.data, args.out, model, cfg, content=content, init=args.init)

@@ -61,7 +61,7 @@ def test_gradients_reach_every_part():
 
 def _ckpt(tmp_path, cfg=TINY):
     from monalisa.models.checkpoint import save_checkpoint
-    from monalisa.models.warpgen import build_networks
+    from monalisa.models.checkpoint import build_networks
 
     E, G, D = build_networks(cfg)
     with torch.no_grad():  # a non-trivial correction so parity means something
@@ -142,13 +142,13 @@ def test_one_identity_overfit_beats_the_plain_generator(tmp_path):
     from monalisa.models.embedder import Embedder
     from monalisa.models.generator import Generator
     from monalisa.models.prepare import PrepareOptions, prepare
-    from monalisa.models.warptrain import WarpData
+    from monalisa.models.data import PreparedData, episode_batch
 
     prepare([CLIP], tmp_path / "data", PrepareOptions(size=64, max_frames=8), progress=False)
-    data = WarpData(tmp_path / "data")
+    data = PreparedData(tmp_path / "data")
     plain_cfg = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
                             attention_resolution=0)
-    batches = [data.episode_batch(s, 2, 2, 32) for s in range(4)]
+    batches = [episode_batch(data, s, 2, 2, 32, warped=True) for s in range(4)]
     losses = {}
     for kind, cfg in (("plain", plain_cfg), ("warp", TINY)):
         torch.manual_seed(0)
@@ -227,24 +227,47 @@ def test_shuffled_generator_onnx_parity(tmp_path):
 
 
 def test_steady_term_trains_on_jittered_landmarks(tmp_path):
-    """The steadiness term: episodes carry the target's landmarks moved by N(0, 1 px) (raster and
-    warp), the loss is logged and a run starts from another checkpoint's weights (--init)."""
+    """The one trainer (models/meta.py) with a warp config: episodes carry the warped still and the
+    target's landmarks moved by N(0, 1 px) (raster and warp), the direct and steadiness terms are
+    logged, and a run starts from another checkpoint's weights (--init)."""
     import csv
 
-    from monalisa.models.checkpoint import load_checkpoint
+    from monalisa.models.checkpoint import build_models, load_checkpoint
+    from monalisa.models.data import PreparedData, episode_batch
+    from monalisa.models.meta import TrainConfig, train
     from monalisa.models.prepare import PrepareOptions, prepare
-    from monalisa.models.warptrain import WarpData, WarpTrainConfig, train
-    from monalisa.models.warpgen import build_models
 
     prepare([CLIP], tmp_path / "data", PrepareOptions(size=64, max_frames=6), progress=False)
-    b = WarpData(tmp_path / "data").episode_batch(0, 2, 2, 32, jitter_px=1.0)
+    b = episode_batch(PreparedData(tmp_path / "data"), 0, 2, 2, 32, warped=True, jitter_px=1.0)
     assert b["jitter_warped"].shape == b["warped"].shape == (2, 3, 32, 32)
     assert 0 < (b["jitter_rasters"] - b["rasters"]).abs().mean() and not torch.equal(b["jitter_warped"], b["warped"])
     init, _, G0 = _ckpt(tmp_path)
-    cfg = WarpTrainConfig(steps=2, batch_size=2, k=2, checkpoint_every=2, adversarial=False, steady_weight=1.0)
+    cfg = TrainConfig(steps=2, batch_size=2, k=2, checkpoint_every=2, adversarial=False, steady_weight=1.0)
     train(tmp_path / "data", tmp_path / "run", TINY, cfg, progress=False, init=init)
     rows = list(csv.DictReader(open(tmp_path / "run" / "losses.csv")))
-    assert len(rows) == 2 and all(float(r["steady"]) > 0 for r in rows)
+    assert len(rows) == 2 and all(float(r["steady"]) > 0 and float(r["direct"]) > 0 for r in rows)
+    assert all(r["d_total"] == "" and float(r["warp_l1"]) > 0 for r in rows)  # no D step without adversarial
     _, G1, _ = build_models(load_checkpoint(tmp_path / "run" / "checkpoints" / "step_0000002"))
     w0, w1 = G0.to_correction.weight, G1.to_correction.weight.float()
     assert (w1 - w0).abs().max() < 0.01 < w0.abs().max()  # two small steps from the init weights, not from zero
+
+
+def test_adversarial_warp_training_steps_d_and_resumes_exactly(tmp_path):
+    """With the projection discriminator: D's loss is logged; a resumed run continues with the
+    losses an uninterrupted run logs (the one trainer's resume, for the warp generator too)."""
+    import csv
+
+    from monalisa.models.meta import TrainConfig, train
+    from monalisa.models.prepare import PrepareOptions, prepare
+
+    prepare([CLIP], tmp_path / "data", PrepareOptions(size=64, max_frames=6), progress=False)
+    rows = {}
+    for name, stops in (("once", (3,)), ("twice", (2, 3))):
+        for steps in stops:
+            torch.manual_seed(0)
+            cfg = TrainConfig(steps=steps, batch_size=2, k=2, checkpoint_every=1, amp=False)
+            train(tmp_path / "data", tmp_path / name, TINY, cfg, progress=False)
+        rows[name] = list(csv.DictReader(open(tmp_path / name / "losses.csv")))
+    assert all(float(r["d_total"]) > 0 for r in rows["once"])
+    for a, b in zip(rows["once"], rows["twice"]):
+        assert a["g_total"] == b["g_total"] and a["d_total"] == b["d_total"]

@@ -116,7 +116,7 @@ def test_untrained_warp_generator_through_the_node_composite_is_the_warp(pair, t
     from monalisa.export.warpgen import export_warp_checkpoint
     from monalisa.models.checkpoint import save_checkpoint
     from monalisa.models.config import ModelConfig
-    from monalisa.models.warpgen import build_networks
+    from monalisa.models.checkpoint import build_networks
 
     torch.manual_seed(0)
     cfg = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
@@ -139,7 +139,7 @@ def test_evaluate_a_warp_generator_export_with_fine_tuning(tmp_path, capsys):
     from monalisa.export.warpgen import export_warp_checkpoint
     from monalisa.models.checkpoint import save_checkpoint
     from monalisa.models.config import ModelConfig
-    from monalisa.models.warpgen import build_networks
+    from monalisa.models.checkpoint import build_networks
 
     torch.manual_seed(0)
     cfg = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
