@@ -7,6 +7,8 @@ sheet (rows: truth, monalisa, warp) and a preview movie. A re-run skips clips al
 """
 from pathlib import Path
 
+from monalisa.cli.common import add_steady
+
 
 def add_parser(sub):
     p = sub.add_parser("evaluate", help="measure animation quality on real clips against baselines",
@@ -21,9 +23,7 @@ def add_parser(sub):
     p.add_argument("--finetune-steps", type=int, default=100, help="fine-tuning steps per identity (default 100)")
     p.add_argument("--finetune-jitter", type=int, default=0,
                    help="warp generator: landmark-jittered copies of each fine-tuning pair (default 0)")
-    p.add_argument("--finetune-steady", type=float, default=0.0, metavar="W",
-                   help="warp generator: weight of the steadiness term in fine-tuning (the network's part must "
-                        "not change when the landmarks move by a pixel; against flicker; default 0)")
+    add_steady(p, "--finetune-steady", " in fine-tuning")
     p.add_argument("--finetune-loss", default="pyramid", choices=["pyramid", "l1-msssim"],
                    help="content loss stand-in of fine-tuning (default pyramid: L1 + gradient L1 over 3 scales "
                         "+ MS-SSIM; l1-msssim: the earlier one, for ablation)")

@@ -9,7 +9,7 @@ expression: give the still you will animate first.
 """
 from pathlib import Path
 
-from monalisa.cli.common import HELP_FORMAT, add_overwrite, add_threads
+from monalisa.cli.common import HELP_FORMAT, add_overwrite, add_steady, add_threads
 
 
 def add_parser(sub):
@@ -22,9 +22,7 @@ def add_parser(sub):
     p.add_argument("--steps", type=int, metavar="N", default=300, help="fine-tuning steps (default 300)")
     p.add_argument("--name", default=None, help="identity name (default: the --out folder name)")
     p.add_argument("--vgg19", type=Path, default=None, metavar="FILE", help="local VGG19 .safetensors for the content loss")
-    p.add_argument("--steady", type=float, default=0.0, metavar="W",
-                   help="warp generators: weight of the steadiness term (the network's part must not change "
-                        "when the landmarks move by a pixel; against flicker; default 0)")
+    add_steady(p)
     add_threads(p)
     add_overwrite(p, "the pack")
     p.set_defaults(run=run)

@@ -3,14 +3,14 @@
 Examples:
   monalisa train --data data/prepared --out runs/base --config small --steps 20000
   torchrun --nproc-per-node 2 -m monalisa train ...      (several processes: DDP, gloo on CPU)
-  monalisa train --data data/prepared256 --out runs/warp --config warp --init monalisa/weights/warp_small \
-      --no-adversarial --steady 3 --k 2 --batch 4        (the warp-conditioned generator, docs/warpgen.md)
+  monalisa train --data data/prepared256 --out runs/warp --config warp --init monalisa/weights/warp_small
+      --no-adversarial --steady 3 --k 2 --batch 4        (one command: the warp generator, docs/warpgen.md)
 
 Writes RUN/checkpoints/step_XXXXXXX/ (safetensors + JSON + preview.png), RUN/losses.csv, RUN/run.json.
 """
 from pathlib import Path
 
-from monalisa.cli.common import HELP_FORMAT, add_overwrite, add_threads
+from monalisa.cli.common import HELP_FORMAT, add_overwrite, add_steady, add_threads
 
 
 def add_parser(sub):
@@ -42,9 +42,7 @@ def add_parser(sub):
     p.add_argument("--init", type=Path, default=None, metavar="CHECKPOINT",
                    help="start a new run from these weights (same preset; the bundled warp_small also grows "
                         "into --config warp: 256² through the same 64² trunk)")
-    p.add_argument("--steady", type=float, default=0.0, metavar="W",
-                   help="warp_* configs: weight of the steadiness term (the network's part must not change when "
-                        "the target's landmarks jitter by 1 px; against flicker; default 0)")
+    add_steady(p)
     add_threads(p)
     add_overwrite(p, "the run (and --reference)")
     p.set_defaults(run=run)
