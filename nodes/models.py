@@ -26,10 +26,19 @@ from monalisa.nodes.runtime import OnnxModel
 log = logging.getLogger(__name__)
 
 def default_model_dir(name: str = "reference") -> Path:
-    """A bundled model's folder (installed package or source tree): "reference" or "warp_small"."""
+    """A bundled model's folder (installed package or source tree), e.g. "reference" (see bundled_models)."""
+    return _weights_root() / name / "onnx"
+
+
+def bundled_models() -> list:
+    """Names of the bundled models (folders of monalisa/weights with an onnx/ export)."""
+    return sorted(p.parent.parent.name for p in _weights_root().glob("*/onnx/embedder.onnx"))
+
+
+def _weights_root() -> Path:
     import monalisa
 
-    return Path(monalisa.__file__).resolve().parent / "weights" / name / "onnx"
+    return Path(monalisa.__file__).resolve().parent / "weights"
 
 
 def resolve_model_dir(model) -> Path:
@@ -125,7 +134,7 @@ def load_render_model(model_dir=None, identity=None, device: str = "cpu", strict
         return RenderModel(baked, None, baked.info.crop, "identity", prov)
     if not folder.is_dir():
         raise ModelFormatError(f"{folder}: no such model folder; pass --model DIR written by `monalisa export`, "
-                               "or a bundled model name (reference, warp_small)")
+                               f"or a bundled model name ({', '.join(bundled_models())})")
     name = _generator_name(folder)
     generator = open_model(folder / f"{name}{suffix}.onnx", device, strict, threads)
     embedder = open_model(folder / f"embedder{suffix}.onnx", device, strict, threads)
