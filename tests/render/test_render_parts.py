@@ -166,3 +166,32 @@ def test_a_torch_free_install_renders(tmp_path, small_still, short_track):
     assert done.returncode == 0, done.stderr
     pixels, names, attrs = read_exr(frame(out, 1))
     assert names[-3:] == ("matte", "motion.u", "motion.v") and attrs["monalisa:synthetic"] == 1
+
+
+@pytest.mark.parametrize("name", ["warp_small", "warp"])
+def test_reexporting_bundled_warp_weights_reproduces_their_onnx(tmp_path, name):
+    """Each bundled warp-conditioned model's ONNX is what `monalisa export` makes of its weights."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    import onnxruntime as ort
+
+    from monalisa.cli import main
+    from monalisa.export.verify import load_real_inputs
+    from monalisa.nodes.modelfile import read_model_info
+    from monalisa.nodes.models import default_model_dir
+
+    bundled = default_model_dir(name)
+    if not (bundled / "warp_generator.onnx").is_file():
+        pytest.skip(f"no bundled {name} model in this checkout")
+    info = read_model_info(bundled / "warp_generator.onnx")
+    assert main(["export", str(bundled.parent), "--out", str(tmp_path / "again")]) == 0
+    real = load_real_inputs(None, info.resolution, info.crop)
+    rasters, warped = real.rasters[:2], real.images[:2]
+    outs = []
+    for folder in (bundled, tmp_path / "again"):
+        emb = ort.InferenceSession(str(folder / "embedder.onnx")).run(
+            None, {"images": real.images[None, :4], "rasters": real.rasters[None, :4]})[0]
+        outs.append(ort.InferenceSession(str(folder / "warp_generator.onnx")).run(
+            None, {"raster": rasters, "warped": warped, "embedding": np.repeat(emb, 2, axis=0)}))
+    for a, b in zip(*outs):
+        assert a.shape[-1] == info.resolution and np.abs(a - b).max() <= 1e-4
