@@ -38,6 +38,7 @@ from tqdm import tqdm
 from monalisa.errors import InputError, NoFaceError
 from monalisa.files import write_json, write_text
 from monalisa.models import quality
+from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY
 
 log = logging.getLogger(__name__)
 
@@ -420,7 +421,8 @@ def render_method(model=None, k: int = 1, identity_for=None):
 
 
 def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_steps: int = 100,
-                    baselines_only: bool = False, finetune_jitter: int = 0, finetune_steady: float = 0.0,
+                    baselines_only: bool = False, finetune_jitter: int = FINETUNE_JITTER,
+                    finetune_steady: float = FINETUNE_STEADY,
                     finetune_loss: str = "pyramid") -> dict:
     """label -> (K, predict): monalisa feed-forward (the still alone), fine-tuned identities per K
     (with a checkpoint), then the baselines."""
@@ -449,7 +451,8 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
     return methods
 
 
-def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = 0, steady: float = 0.0,
+def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = FINETUNE_JITTER,
+                       steady: float = FINETUNE_STEADY,
                        loss: str = "pyramid"):
     """-> identity_for(clip): fine-tune the checkpoint on the clip's K reference frames (crops from
     ``nodes.facecrop``), export the baked generator, return its path (cached per clip and K).

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from monalisa.models.config import OptimConfig
+from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY, OptimConfig
 from monalisa.models.losses import ContentLoss, LossWeights
 from monalisa.models.update import gan_update
 
@@ -153,13 +153,14 @@ def check_request(checkpoint, stills, out, steps: int, overwrite: bool = False) 
 
 def make_identity_pack(checkpoint, stills, out, *, steps: int = 300, name: str | None = None, vgg19=None,
                        cfg: FinetuneConfig | None = None, overwrite: bool = False, progress: bool = True,
-                       steady: float = 0.0) -> dict:
+                       steady: float = FINETUNE_STEADY, jitter: int = FINETUNE_JITTER) -> dict:
     """Fine-tune ``checkpoint`` on ``stills`` and write the identity pack ``out`` (identity.safetensors,
     identity.json, contact_sheet.png: crops | rasters | (warped |) output). Returns identity.json's content.
 
     A warp-generator checkpoint learns from pairs: the first still warped to each still's expression
     (its landmarks brought onto the first still's pose by :func:`onto`) -> that still; give the still
-    you animate first. ``steady``: the steadiness term's weight (warp generators)."""
+    you animate first. ``steady``: the steadiness term's weight, ``jitter``: landmark-jittered copies
+    of each pair (warp generators)."""
     from monalisa.files import remove_stale_temps, sha256_file
     from monalisa.models.checkpoint import build_models, crop_geometry, load_checkpoint
     from monalisa.models.identity import save_identity
@@ -185,14 +186,16 @@ def make_identity_pack(checkpoint, stills, out, *, steps: int = 300, name: str |
         from monalisa.models.warpgen import compose
 
         pairs = warp_pairs(crops.frames[0], crops.frame_points[0], crops.frames, crops.frame_points, geometry,
-                           [onto(crops.frame_points[0], p) for p in crops.frame_points], steady=steady > 0)
+                           [onto(crops.frame_points[0], p) for p in crops.frame_points], jitter=jitter,
+                           steady=steady > 0)
         psi, e_hat = finetune_warp(E, G, images, rasters, pairs, steps=cfg.steps, batch=cfg.batch, seed=cfg.seed,
                                    content=content, steady_weight=steady, progress=progress)
+        own = slice(None, None, 1 + jitter)  # each still's own pair, not its jittered copies
+        warped, warped_rasters = pairs["warped"][own], pairs["rasters"][own]
         with torch.no_grad():
-            recon = to_uint8(compose(pairs["warped"], *G.synthesize(pairs["rasters"], pairs["warped"],
-                                                                    psi.expand(len(stills), -1))))
-        columns = [crops.images, crops.rasters, to_uint8(pairs["warped"]), recon]
-        meta.update(lr={"generator": 1e-4}, still=str(stills[0]), steady=steady)
+            recon = to_uint8(compose(warped, *G.synthesize(warped_rasters, warped, psi.expand(len(stills), -1))))
+        columns = [crops.images, crops.rasters, to_uint8(warped), recon]
+        meta.update(lr={"generator": 1e-4}, still=str(stills[0]), steady=steady, jitter=jitter)
     else:
         psi, e_hat = finetune(E, G, D, images, rasters, cfg, content, progress=progress)
         with torch.no_grad():

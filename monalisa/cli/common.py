@@ -19,11 +19,11 @@ def add_threads(p) -> None:
                         "1-2 are often several times faster)")
 
 
-def add_steady(p, flag: str = "--steady", what: str = "") -> None:
+def add_steady(p, flag: str = "--steady", what: str = "", default: float = 0.0) -> None:
     """The steadiness term's weight (warp generators), in train, finetune and evaluate."""
-    p.add_argument(flag, type=float, default=0.0, metavar="W",
+    p.add_argument(flag, type=float, default=default, metavar="W",
                    help=f"warp generators: weight of the steadiness term{what} (the network's part must not change "
-                        "when the landmarks move by a pixel; against flicker; default 0)")
+                        f"when the landmarks move by a pixel; against flicker; default {default:g})")
 
 
 def need_torch(command: str) -> None:

@@ -11,6 +11,8 @@ from monalisa.cli.common import add_steady
 
 
 def add_parser(sub):
+    from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY  # torch-free
+
     p = sub.add_parser("evaluate", help="measure animation quality on real clips against baselines",
                        description=__doc__)
     p.add_argument("clips", type=Path, nargs="+", help="movie files, one talking person each")
@@ -21,9 +23,9 @@ def add_parser(sub):
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="checkpoint to fine-tune per clip and K (fine-tuned identities; skipped without it)")
     p.add_argument("--finetune-steps", type=int, default=100, help="fine-tuning steps per identity (default 100)")
-    p.add_argument("--finetune-jitter", type=int, default=0,
-                   help="warp generator: landmark-jittered copies of each fine-tuning pair (default 0)")
-    add_steady(p, "--finetune-steady", " in fine-tuning")
+    p.add_argument("--finetune-jitter", type=int, default=FINETUNE_JITTER,
+                   help="warp generators: landmark-jittered copies of each fine-tuning pair (default %(default)s)")
+    add_steady(p, "--finetune-steady", " in fine-tuning", default=FINETUNE_STEADY)
     p.add_argument("--finetune-loss", default="pyramid", choices=["pyramid", "l1-msssim"],
                    help="content loss stand-in of fine-tuning (default pyramid: L1 + gradient L1 over 3 scales "
                         "+ MS-SSIM; l1-msssim: the earlier one, for ablation)")

@@ -13,6 +13,8 @@ from monalisa.cli.common import HELP_FORMAT, add_overwrite, add_steady, add_thre
 
 
 def add_parser(sub):
+    from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY  # torch-free
+
     p = sub.add_parser("finetune", help="fine-tune on stills of one person -> identity pack",
                        description=__doc__, formatter_class=HELP_FORMAT)
     p.add_argument("checkpoint", type=Path, help="checkpoint folder from monalisa train")
@@ -22,7 +24,9 @@ def add_parser(sub):
     p.add_argument("--steps", type=int, metavar="N", default=300, help="fine-tuning steps (default 300)")
     p.add_argument("--name", default=None, help="identity name (default: the --out folder name)")
     p.add_argument("--vgg19", type=Path, default=None, metavar="FILE", help="local VGG19 .safetensors for the content loss")
-    add_steady(p)
+    add_steady(p, default=FINETUNE_STEADY)
+    p.add_argument("--jitter", type=int, default=FINETUNE_JITTER, metavar="N",
+                   help="warp generators: landmark-jittered copies of each still's pair (default %(default)s)")
     add_threads(p)
     add_overwrite(p, "the pack")
     p.set_defaults(run=run)
@@ -36,11 +40,12 @@ def run(args) -> int:
     set_threads(args.threads)
     from monalisa.models.finetune import make_identity_pack
 
-    if args.steady < 0:
-        raise ConfigError(f"--steady must be at least 0, got {args.steady}")
+    if args.steady < 0 or args.jitter < 0:
+        raise ConfigError(f"--steady and --jitter must be at least 0, got {args.steady:g} and {args.jitter}")
     if args.vgg19 is not None and not args.vgg19.is_file():
         raise MediaError(f"{args.vgg19}: perceptual weights not found; give a local .safetensors file")
     meta = make_identity_pack(args.checkpoint, args.stills, args.out, steps=args.steps, name=args.name,
-                              vgg19=args.vgg19, overwrite=args.overwrite, steady=args.steady)
+                              vgg19=args.vgg19, overwrite=args.overwrite, steady=args.steady,
+                              jitter=args.jitter)
     print(f"wrote identity pack {args.out} (K={meta['k']}, {meta['steps']} steps)")
     return 0
