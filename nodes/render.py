@@ -146,6 +146,11 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
     summary = Summary(skipped=len(done))
     report(f"monalisa render: {len(todo)} frames to render ({len(done)} already done) on {node.model.provider}, "
            f"{node.model.mode} model {node.model.resolution} px, still {node.still.size[0]}x{node.still.size[1]}")
+    if node.model.warp and node.model.mode == "feed-forward":
+        report("monalisa render: note: a warp model without --identity corrects the warp from an embedding of the "
+               "still alone, worse than the plain warp on faces it never saw; fine-tune an identity first "
+               "(monalisa finetune CHECKPOINT --stills STILL, then monalisa export CHECKPOINT --identity PACK; "
+               "docs/warpgen.md)")
     start = time.perf_counter()
     display = _display(node.output_colorspace)
     with ThreadPoolExecutor(max_workers=2) as writers, tqdm(total=len(todo), desc="render", unit="frame",

@@ -28,8 +28,9 @@ def add_parser(sub):
     p.add_argument("--identity", metavar="BAKED.onnx", help="an identity's baked generator "
                    "(`monalisa export --identity`); default: feed-forward from the still")
     p.add_argument("--model", metavar="DIR|NAME", help="export folder with embedder.onnx + generator.onnx (or "
-                   "warp_generator.onnx), or a bundled model: reference (default) or warp_small (the "
-                   "warp-conditioned model: keeps the still's own texture; see its MODEL_CARD.md)")
+                   "warp_generator.onnx), or a bundled model: reference (default), warp (the 256 px "
+                   "warp-conditioned model: keeps the still's own texture; give it an --identity, see "
+                   "monalisa/weights/warp/MODEL_CARD.md) or warp_small (its 64 px predecessor)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="model files to use (default fp32)")
     p.add_argument("--still-landmarks", metavar="TRACK.json",
                    help="the still's landmarks as a one-frame track file, for faces the detector misses")

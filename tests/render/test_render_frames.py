@@ -187,6 +187,7 @@ def test_a_warp_generator_model_renders_through_the_same_node(small_still, short
     done = monalisa("render", "--still", small_still, "--track", short_track, "--out", out, "--frames", "0-2",
                     "--model", "warp_small")  # a bundled model, by name
     assert done.returncode == 0, done.stderr
+    assert "a warp model without --identity" in done.stdout + done.stderr  # the feed-forward note
     still = read_still(small_still)
     points = still_landmarks(still)
     linear = colour.convert(still.pixels, colour.SRGB, colour.LINEAR).astype(np.float16).astype(np.float32)

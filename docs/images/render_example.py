@@ -1,0 +1,81 @@
+"""Build docs/images/render_example.jpg: the driving clip over renders of the still, close up.
+
+    python docs/images/render_example.py --clip assets/clips/liveportrait_d10.mp4 \
+        --still assets/portraits/liveportrait_s3.jpg --rows runs/demo/png runs/demo/warp_png \
+        --out docs/images/render_example.jpg
+
+Row 0: the clip's frames; then per --rows folder (PNG frames of `monalisa render --out f.####.png`):
+the still, then the rendered frames, all cut to one square around the still's face.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+TILE = 256
+
+
+def clip_frames(path, wanted) -> dict:
+    out = {}
+    with av.open(str(path)) as movie:
+        for i, frame in enumerate(movie.decode(video=0)):
+            if i in wanted:
+                out[i] = frame.to_ndarray(format="rgb24")
+            if i >= max(wanted):
+                break
+    return out
+
+
+def square(image, box) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    return cv2.resize(image[y0:y1, x0:x1], (TILE, TILE), interpolation=cv2.INTER_AREA)
+
+
+def face_box(rgb, scale: float = 2.2):
+    from monalisa.nodes.detect import create_detector
+
+    faces = create_detector("dlib").detect(rgb)
+    if not faces:
+        raise SystemExit("no face on the still")
+    pts = max(faces, key=lambda f: f.score).points
+    cx, cy = pts.mean(axis=0)
+    half = scale * (pts[:, 0].max() - pts[:, 0].min()) / 2
+    h, w = rgb.shape[:2]
+    half = min(half, cx, cy, w - cx, h - cy)
+    return int(cx - half), int(cy - half), int(cx + half), int(cy + half)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clip", required=True)
+    ap.add_argument("--still", required=True)
+    ap.add_argument("--rows", nargs="+", required=True, help="folders of rendered PNG frames (f.0012.png ...)")
+    ap.add_argument("--frames", type=int, nargs="+", default=[12, 24, 40, 56])
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    still = cv2.cvtColor(cv2.imread(a.still), cv2.COLOR_BGR2RGB)
+    box = face_box(still)
+    driving = clip_frames(a.clip, {0, *a.frames})
+    top = [cv2.resize(driving[f], (TILE, TILE), interpolation=cv2.INTER_AREA) for f in [0, *a.frames]]
+    rows = [top]
+    for folder in a.rows:
+        tiles = [square(still, box)]
+        for f in a.frames:
+            found = sorted(Path(folder).glob(f"*.{f:04d}.png"))
+            if not found:
+                raise SystemExit(f"{folder}: no PNG frame {f:04d}")
+            tiles.append(square(cv2.cvtColor(cv2.imread(str(found[0])), cv2.COLOR_BGR2RGB), box))
+        rows.append(tiles)
+    sheet = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
+    cv2.imwrite(a.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    print(f"wrote {a.out} ({sheet.shape[1]}x{sheet.shape[0]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
