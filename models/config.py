@@ -87,7 +87,7 @@ PRESETS.update({
 
 #: defaults of warp-generator fine-tuning (``monalisa finetune``, ``monalisa evaluate``): the steadiness
 #: term's weight and the landmark-jittered copies per pair; measured in docs/warpgen.md ("Flicker")
-FINETUNE_STEADY, FINETUNE_JITTER = 10.0, 3
+FINETUNE_STEADY, FINETUNE_JITTER = 30.0, 3
 
 
 def get_config(name: str, **overrides) -> ModelConfig:
