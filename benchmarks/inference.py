@@ -155,6 +155,20 @@ def profile_top_ops(path, feed, threads: int, top: int = 8) -> list:
     return [(op, ms / 10, ms / total) for op, ms in sorted(per_op.items(), key=lambda kv: -kv[1])[:top]]
 
 
+def timed_rows(name, batch, fns, sessions, budget, flops_per_img, feed) -> list:
+    """Time the torch ``fns`` and each started ORT session (fed ``feed(label)``) in interleaved
+    rounds -> one table row per backend."""
+    import torch
+
+    for label, sess in sessions.items():
+        if sess is not None:
+            fns[label] = lambda sess=sess, f=feed(label): sess.run(None, f)
+    with torch.inference_mode():
+        medians = time_interleaved(fns, budget)
+    return [{"config": name, "batch": batch, "backend": label, "ms": sec * 1e3, "img_s": batch / sec,
+             "gflops": flops_per_img * batch / sec / 1e9} for label, sec in medians.items()]
+
+
 def bench_config(name: str, threads: int, budget: float, work: Path, do_profile: bool, calibration=None) -> dict:
     import onnxruntime as ort
     import torch
@@ -217,14 +231,8 @@ def bench_config(name: str, threads: int, budget: float, work: Path, do_profile:
         rt, et = torch.from_numpy(r), torch.from_numpy(e[:batch])
         fns = {"torch eager generic": lambda: graphs["generator"](rt, et),
                "torch eager baked": lambda: graphs["baked_generator"](rt)}
-        for label, sess in sessions.items():
-            feed = {"raster": r, "embedding": e[:batch]} if "generic" in label else {"raster": r}
-            fns[label] = lambda sess=sess, feed=feed: sess.run(None, feed)
-        with torch.inference_mode():
-            medians = time_interleaved(fns, budget)
-        for label, sec in medians.items():
-            rows.append({"config": name, "batch": batch, "backend": label, "ms": sec * 1e3,
-                         "img_s": batch / sec, "gflops": flops_per_img * batch / sec / 1e9})
+        rows += timed_rows(name, batch, fns, sessions, budget, flops_per_img,
+                           lambda label: {"raster": r, **({"embedding": e[:batch]} if "generic" in label else {})})
     prof = []
     if do_profile:
         r8 = np.ascontiguousarray(np.resize(real.rasters, (8, *real.rasters.shape[1:])))
@@ -282,16 +290,9 @@ def bench_warp_config(name: str, threads: int, budget: float, work: Path, calibr
         rt, wt, et = torch.from_numpy(r), torch.from_numpy(w), torch.from_numpy(e[:batch])
         fns = {"torch eager generic": lambda: graphs["warp_generator"](rt, wt, et),
                "torch eager baked": lambda: graphs["baked_warp_generator"](rt, wt)}
-        for label, sess in sessions.items():
-            if sess is None:
-                continue
-            feed = {"raster": r, "warped": w, **({"embedding": e[:batch]} if "generic" in label else {})}
-            fns[label] = lambda sess=sess, feed=feed: sess.run(None, feed)
-        with torch.inference_mode():
-            medians = time_interleaved(fns, budget)
-        for label, sec in medians.items():
-            rows.append({"config": name, "batch": batch, "backend": label, "ms": sec * 1e3,
-                         "img_s": batch / sec, "gflops": flops_per_img * batch / sec / 1e9})
+        rows += timed_rows(name, batch, fns, sessions, budget, flops_per_img,
+                           lambda label: {"raster": r, "warped": w,
+                                          **({"embedding": e[:batch]} if "generic" in label else {})})
     return {"config": name, "resolution": cfg.resolution, "export_s": export_s, "checks": checks, "rows": rows,
             "gflop_per_image": flops_per_img / 1e9, "profile": [], "warp": True}
 
