@@ -21,6 +21,11 @@ network is light (no self-attention, narrow).
 Architecture: U-Net: a stem conv and residual downsampling blocks (instance norm) on
 concat(raster, warped), AdaIN residual bottleneck, AdaIN upsampling blocks with the encoder's
 features added at each scale, AdaIN, ReLU, the two heads.
+
+Resolution: with ``shuffle`` s > 1 the inputs are space-to-depth'ed (pixel unshuffle) before the
+stem and the heads' s² sub-pixel channels depth-to-space'd back, so an R² face costs an (R/s)²
+network and every input and output pixel is still its own; ``grow_shuffle`` starts such a
+network exactly from the shuffle-1 one at R/s (``monalisa train --init``).
 """
 from __future__ import annotations
 
