@@ -14,7 +14,7 @@ import torch
 from tqdm import tqdm
 
 from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY, OptimConfig
-from monalisa.models.losses import ContentLoss, LossWeights
+from monalisa.models.losses import ContentLoss, LossWeights, warp_terms
 from monalisa.models.update import gan_update
 
 MAX_STILLS = 32
@@ -123,11 +123,12 @@ def finetune_warp(embedder, generator, images, rasters, pairs: dict, *, steps: i
     for _ in tqdm(range(steps), desc="finetune-warp", unit="step", disable=not progress):
         idx = torch.randperm(n, generator=gen)[:b]
         corr, mask = generator.synthesize(pair_rasters[idx], warped[idx], psi.expand(b, -1))
-        loss = content(compose(warped[idx], corr, mask), targets[idx]) + (warped[idx] + corr - targets[idx]).abs().mean()
+        jittered = None
         if steady_weight > 0 and "jitter_warped" in pairs:
-            corr_j, mask_j = generator.synthesize(pairs["jitter_rasters"][idx], pairs["jitter_warped"][idx],
-                                                  psi.expand(b, -1))
-            loss = loss + steady_weight * (mask_j * corr_j - mask * corr).abs().mean()
+            jittered = generator.synthesize(pairs["jitter_rasters"][idx], pairs["jitter_warped"][idx],
+                                            psi.expand(b, -1))
+        terms = warp_terms(warped[idx], targets[idx], corr, mask, jittered, steady_weight=steady_weight)
+        loss = content(compose(warped[idx], corr, mask), targets[idx]) + sum(terms.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -210,7 +211,9 @@ def make_identity_pack(checkpoint, stills, out, *, steps: int = 300, name: str |
 def onto(reference, points) -> np.ndarray:
     """``points`` (68, 2) of one photo moved into another's pixels by the similarity that best fits
     them onto ``reference`` (68, 2): the face's shape (expression) stays, its pose and scale become
-    the reference's. Stills of a person are not one camera: this is how still j drives still 0."""
+    the reference's. Stills of a person are not one camera: this is how still j drives still 0.
+    (Fitted robustly on all 68 points, not on ``nodes.crop.STABLE``, which holds the mouth corners:
+    a smile would move the whole face.)"""
     import cv2
 
     m, _ = cv2.estimateAffinePartial2D(np.asarray(points, np.float32), np.asarray(reference, np.float32),

@@ -44,6 +44,19 @@ def gradient_l1(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(dx(fake), dx(real)) + F.l1_loss(dy(fake), dy(real))
 
 
+def warp_terms(warped, target, correction, mask, jittered=None, direct_weight: float = 1.0,
+               steady_weight: float = 0.0) -> dict:
+    """The warp generator's own loss terms (models/warpgen.py), shared by meta-learning and fine-tuning:
+    "direct", L1 of warped + correction alone against the target (the correction learns wherever
+    the mask is), and with ``jittered`` = (correction, mask) for the target's landmarks moved by a
+    pixel, "steady", L1 of the change of mask * correction (a tracker's jitter must not flicker)."""
+    out = {"direct": direct_weight * (warped + correction - target).abs().mean()}
+    if jittered is not None and steady_weight > 0:
+        corr_j, mask_j = jittered
+        out["steady"] = steady_weight * (mask_j * corr_j - mask * correction).abs().mean()
+    return out
+
+
 def hinge_d(r_real: torch.Tensor, r_fake: torch.Tensor) -> torch.Tensor:
     return F.relu(1 - r_real).mean() + F.relu(1 + r_fake).mean()
 

@@ -39,7 +39,7 @@ from monalisa.files import check_out_dir, remove_stale_temps, write_bytes, write
 from monalisa.models.checkpoint import build_models, load_checkpoint, restore_optimizers, save_checkpoint, warm_start
 from monalisa.models.config import ModelConfig, OptimConfig
 from monalisa.models.data import PreparedData, episode_batch
-from monalisa.models.losses import ContentLoss, LossWeights
+from monalisa.models.losses import ContentLoss, LossWeights, warp_terms
 from monalisa.models.tensors import to_uint8
 from monalisa.models.update import content_update, gan_update
 from monalisa.models.warpgen import compose
@@ -110,12 +110,9 @@ class MetaLearner:
             return self.g_run(b["rasters"], e_hat), e_hat, {}
         w, cfg = b["warped"], self.train_cfg
         correction, mask = self.g_run(b["rasters"], w, e_hat)
-        fake = compose(w, correction, mask)
-        extra = {"direct": cfg.direct_weight * (w + correction - b["images"]).abs().mean()}
-        if cfg.steady_weight > 0:
-            corr_j, mask_j = self.g_run(b["jitter_rasters"], b["jitter_warped"], e_hat)
-            extra["steady"] = cfg.steady_weight * (mask_j * corr_j - mask * correction).abs().mean()
-        return fake, e_hat, extra
+        jittered = self.g_run(b["jitter_rasters"], b["jitter_warped"], e_hat) if cfg.steady_weight > 0 else None
+        extra = warp_terms(w, b["images"], correction, mask, jittered, cfg.direct_weight, cfg.steady_weight)
+        return compose(w, correction, mask), e_hat, extra
 
     def step(self, batch: dict) -> dict:
         """One update of E+G (content, adversarial, feature matching, embedding match of e_hat to
