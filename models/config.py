@@ -85,6 +85,10 @@ PRESETS.update({
 })
 
 
+#: content losses without VGG weights (``models.losses.ContentLoss``): "pyramid" (default) L1 + gradient
+#: L1 over 3 scales + MS-SSIM; "l1-msssim" the earlier L1 + MS-SSIM, kept for the ablation in docs/evaluate.md
+STAND_INS = ("pyramid", "l1-msssim")
+
 #: defaults of warp-generator fine-tuning (``monalisa finetune``, ``monalisa evaluate``): the steadiness
 #: term's weight and the landmark-jittered copies per pair; measured in docs/warpgen.md ("Flicker")
 FINETUNE_STEADY, FINETUNE_JITTER = 30.0, 3

@@ -457,7 +457,7 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = FIN
     """-> identity_for(clip): fine-tune the checkpoint on the clip's K reference frames (crops from
     ``nodes.facecrop``), export the baked generator, return its path (cached per clip and K).
     Warp generators: ``jitter`` landmark-jittered copies per pair, the steadiness term of weight
-    ``steady``; ``loss`` the content loss stand-in (``models.losses.STAND_INS``)."""
+    ``steady``; ``loss`` the content loss stand-in (``models.config.STAND_INS``)."""
     from monalisa.models.losses import ContentLoss
 
     content = ContentLoss(stand_in=loss)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from monalisa.models.config import STAND_INS
+
 log = logging.getLogger(__name__)
 
 
@@ -24,9 +26,6 @@ class LossWeights:
     grad: float = 1.0  # and L1 of the image gradients over the pyramid (edges: eyes, lips, teeth)
 
 
-#: content losses without VGG weights: "pyramid" (default) L1 + gradient L1 over 3 scales + MS-SSIM;
-#: "l1-msssim" the earlier L1 + MS-SSIM, kept for the ablation in docs/evaluate.md
-STAND_INS = ("pyramid", "l1-msssim")
 
 
 def pyramid(x: torch.Tensor, levels: int = 3) -> list:

@@ -72,7 +72,10 @@ def main(argv=None) -> int:
             tiles.append(square(cv2.cvtColor(cv2.imread(str(found[0])), cv2.COLOR_BGR2RGB), box))
         rows.append(tiles)
     sheet = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
-    cv2.imwrite(a.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    from monalisa.files import write_bytes
+
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    write_bytes(a.out, jpeg.tobytes())  # atomically
     print(f"wrote {a.out} ({sheet.shape[1]}x{sheet.shape[0]})")
     return 0
 

@@ -11,7 +11,7 @@ from monalisa.cli.common import add_steady
 
 
 def add_parser(sub):
-    from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY  # torch-free
+    from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY, STAND_INS  # torch-free
 
     p = sub.add_parser("evaluate", help="measure animation quality on real clips against baselines",
                        description=__doc__)
@@ -26,7 +26,7 @@ def add_parser(sub):
     p.add_argument("--finetune-jitter", type=int, default=FINETUNE_JITTER,
                    help="warp generators: landmark-jittered copies of each fine-tuning pair (default %(default)s)")
     add_steady(p, "--finetune-steady", " in fine-tuning", default=FINETUNE_STEADY)
-    p.add_argument("--finetune-loss", default="pyramid", choices=["pyramid", "l1-msssim"],
+    p.add_argument("--finetune-loss", default=STAND_INS[0], choices=STAND_INS,
                    help="content loss stand-in of fine-tuning (default pyramid: L1 + gradient L1 over 3 scales "
                         "+ MS-SSIM; l1-msssim: the earlier one, for ablation)")
     p.add_argument("--targets", type=int, default=32, help="target frames per clip (default 32)")
