@@ -398,10 +398,11 @@ def _track(clip: Clip, frames):
                  provenance={"source": str(clip.path), "fps": clip.fps})
 
 
-def render_method(model=None, k: int = 1, identity_for=None):
+def render_method(model=None, k: int = 1, identity_for=None, warp: bool = False):
     """predict(clip, frames) through ``nodes.node.AnimatePortrait``: absolute retarget with the
     clip's true landmarks (self-reenactment), no smoothing, output in sRGB. Feed-forward with the
-    clip's K reference frames as the embedder's references, or identity_for(clip) -> baked .onnx."""
+    clip's K reference frames as the embedder's references, or identity_for(clip) -> baked .onnx; a warp
+    model's correction at full weight either way (the render's default drops it without an identity)."""
 
     def predict(clip: Clip, frames) -> dict:
         from monalisa.nodes import colour
@@ -411,7 +412,8 @@ def render_method(model=None, k: int = 1, identity_for=None):
         refs = None if identity is not None else [(clip.images[f], clip.points[f]) for f in clip.refs[k]]
         node = AnimatePortrait(_still(clip), track=_track(clip, frames), model=model, identity=identity,
                                still_landmarks_from=clip.points[clip.source], output_colorspace=colour.SRGB,
-                               smooth=False, retarget="absolute", references=refs, fps=clip.fps)
+                               smooth=False, retarget="absolute", references=refs, fps=clip.fps,
+                               correction=1.0 if warp else None)
         out = {}
         for r in node.render(list(frames)):
             out[r.frame] = np.clip(np.round(r.rgb * 255.0), 0, 255).astype(np.uint8)
@@ -433,8 +435,10 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
         except ImportError:
             log.warning("the render path (monalisa.nodes.node) is not available: baselines only")
         else:
-            warp = model is not None and (Path(model) / "warp_generator.onnx").is_file()
-            method = (lambda k, ident=None: render_method(model, k, ident))  # the node reads the model's role
+            from monalisa.nodes.models import resolve_model_dir
+
+            warp = (resolve_model_dir(model) / "warp_generator.onnx").is_file()
+            method = (lambda k, ident=None: render_method(model, k, ident, warp))  # the node reads the model's role
             for k in protocol.ks:
                 methods[f"monalisa-ff{k}"] = (k, method(k))
             if checkpoint is not None:

@@ -25,8 +25,13 @@ from monalisa.nodes.runtime import OnnxModel
 
 log = logging.getLogger(__name__)
 
-def default_model_dir(name: str = "reference") -> Path:
-    """A bundled model's folder (installed package or source tree), e.g. "reference" (see bundled_models)."""
+#: the bundled model a render uses when none is named: the 256 px warp-conditioned model
+#: (monalisa/weights/warp/MODEL_CARD.md); "reference" is the paper's 64 px image generator
+DEFAULT_MODEL = "warp"
+
+
+def default_model_dir(name: str = DEFAULT_MODEL) -> Path:
+    """A bundled model's folder (installed package or source tree), e.g. "warp" (see bundled_models)."""
     return _weights_root() / name / "onnx"
 
 
@@ -42,7 +47,7 @@ def _weights_root() -> Path:
 
 
 def resolve_model_dir(model) -> Path:
-    """``model``: None (the bundled reference model), a bundled model's name, or an export folder."""
+    """``model``: None (the bundled default, DEFAULT_MODEL), a bundled model's name, or an export folder."""
     if model is None:
         return default_model_dir()
     path = Path(model)

@@ -5,13 +5,16 @@ track on the fly; optionally an identity's baked generator; optionally the still
 (a one-frame track file) for paintings the detector misses.
 Parameters: frame range (``render(frames)``), smoothing on/off and strength, retarget mode
 (``relative``: the plate's expression and head motion as deltas on the still's own face;
-``absolute``), matte feather, batch size, device.
+``absolute``), matte feather, batch size, device, and for warp models the weight of the learned
+correction (default: 1 with an identity, 0 without one: on faces it never saw, the feed-forward
+correction from the still's embedding loses to the still's plain landmark warp, so without an
+identity the node renders that warp and runs no network; ``monalisa evaluate`` measures both).
 
 ``render(frames)`` streams one :class:`FrameResult` per frame, in order, and keeps nothing from earlier
 frames: per frame the still is warped over its landmarks to the driven ones (``nodes.warp``); an
 image generator's face square is pasted back through its inverse crop under a feathered matte
 (``nodes.paste``), a warp generator's correction and mask are added at the still's resolution
-(``nodes.warpgen``); forward motion vectors come from the same warp. The model's inputs follow
+(``nodes.warpgen``; the matte covers the face and wherever the correction reaches); forward motion vectors come from the same warp. The model's inputs follow
 from its metadata role (``nodes.models``). Post-processing of one batch
 runs in worker threads while the next batch is inferred. Torch-free.
 """
@@ -78,9 +81,25 @@ PARAMETERS = (
     Port("retarget", "choice", "relative: the plate's motion on the still's own face; absolute", "relative",
          ("relative", "absolute")),
     Port("matte_feather", "float", "matte feather, in eye distances", FEATHER),
+    Port("correction", "float", "warp models: weight of the learned correction, 0..1 (default: 1 with an "
+         "identity, 0 without one, which renders the still's landmark warp)"),
     Port("batch_size", "int", "frames per inference batch", 4),
     Port("device", "choice", "onnxruntime device", "cpu", ("cpu", "cuda")),
 )
+
+
+def correction_weight(model, correction=None) -> float:
+    """The weight of a warp model's correction: ``correction`` (0..1) or the default, 1 with an identity
+    and 0 without one. Image generators take none (0.0)."""
+    if not model.warp:
+        if correction is not None:
+            raise ConfigError("a correction weight applies to warp models only; this model draws the whole face")
+        return 0.0
+    if correction is None:
+        return 1.0 if model.mode == "identity" else 0.0
+    if not 0.0 <= float(correction) <= 1.0:
+        raise ConfigError(f"correction weight must be within 0..1, got {correction}")
+    return float(correction)
 
 
 def _json_sha256(obj) -> str:
@@ -119,7 +138,7 @@ class AnimatePortrait:
     def __init__(self, still, track=None, plate=None, model=None, identity=None, still_landmarks_from=None,
                  colorspace=None, output_colorspace=None, smooth=True, smooth_strength=1.0, retarget="relative",
                  matte_feather=FEATHER, batch_size=4, device="cpu", strict_device=False, reach=REACH,
-                 precision="fp32", threads=0, references=None, fps=None):
+                 precision="fp32", threads=0, references=None, fps=None, correction=None):
         if (track is None) == (plate is None):
             raise ConfigError("give a track or a plate (one of them)")
         if batch_size < 1:
@@ -129,6 +148,7 @@ class AnimatePortrait:
         self.still = still if isinstance(still, Still) else read_still(still, colorspace)
         self.still_points = still_landmarks(self.still, still_landmarks_from)
         self.model = load_render_model(model, identity, device, strict_device, precision, threads)
+        self.correction = correction_weight(self.model, correction)
         self.track, self.track_sha256 = self._load_track(track, plate)  # last: tracking a plate is the long part
         self.driving = drive(self.track, self.still_points, retarget, smooth, smooth_strength, fps)
         self.batch_size, self.feather = int(batch_size), float(matte_feather)
@@ -137,13 +157,15 @@ class AnimatePortrait:
         self.linear = colour.convert(self.still.pixels, self.still.colorspace, self.output_colorspace)
         self.srgb = colour.convert(self.still.pixels, self.still.colorspace, colour.SRGB)  # what warp models see
         self.mesh = build_mesh(self.still_points, self.still.size, reach)
-        self.embedding = self._embed(references)
+        self.embedding = self._embed(references) if self.correction != 0.0 else None
         self.metadata = {
             "monalisa:synthetic": 1, "monalisa:version": __version__, "monalisa:mode": self.model.mode,
             "monalisa:track_sha256": self.track_sha256,
             "monalisa:still_sha256": sha256_file(self.still.path) if Path(self.still.path).is_file() else "",
             "monalisa:colorspace": self.output_colorspace, "monalisa:retarget": retarget,
             **self.model.provenance}
+        if self.model.warp:
+            self.metadata["monalisa:correction"] = self.correction
 
     def _load_track(self, track, plate):
         if plate is not None:
@@ -212,20 +234,26 @@ class AnimatePortrait:
                 made[i] = {"face": colour.from_srgb(face, self.output_colorspace)}
         elif usable:
             warps = list(pool.map(self._warp, usable))
-            crops = [w.pop("crop") for w in warps]
-            correction, mask = self.model.correct(to_model(np.stack([c.raster for c in crops])),
-                                                  to_model(np.stack([c.image for c in crops])), self.embedding)
-            for i, w, c, corr, m in zip(usable, warps, crops, correction, mask):
-                made[i] = {**w, "transform": c.transform, "correction": corr, "mask": m}
+            for i, w in zip(usable, warps):
+                made[i] = w
+            if self.correction:  # 0: the warp alone, no network to run
+                crops = [w.pop("crop") for w in warps]
+                correction, mask = self.model.correct(to_model(np.stack([c.raster for c in crops])),
+                                                      to_model(np.stack([c.image for c in crops])), self.embedding)
+                for i, corr, m in zip(usable, correction, mask):
+                    made[i].update(correction=corr, mask=m * np.float32(self.correction))
         return [made.get(i) for i in rows]
 
     def _warp(self, i) -> dict:
-        """The still warped to row ``i``'s landmarks: flow, triangles, sRGB image and the model's crop of it."""
+        """Row ``i``'s warp: flow, triangles, the model's crop transform, and when the correction runs the
+        still warped in sRGB and the model's crop of it."""
         points = self.driving.points[i]
         flow, triangle = warp_field(self.mesh, points)
+        if not self.correction:
+            return {"flow": flow, "triangle": triangle, "transform": self.model.crop.transform(points)}
         srgb = apply_flow(self.srgb, flow)
-        srgb8 = np.clip(np.round(srgb * 255.0), 0, 255).astype(np.uint8)
-        return {"flow": flow, "triangle": triangle, "srgb": srgb, "crop": model_crop(srgb8, points, self.model.crop)}
+        crop = model_crop(np.clip(np.round(srgb * 255.0), 0, 255).astype(np.uint8), points, self.model.crop)
+        return {"flow": flow, "triangle": triangle, "srgb": srgb, "crop": crop, "transform": crop.transform}
 
     def _finish(self, frame, made) -> FrameResult:
         i = self.driving.index(frame)
@@ -243,11 +271,15 @@ class AnimatePortrait:
             transform = self.model.crop.transform(points)
             matte = face_matte(points, transform, w, h, self.feather)
             rgb = composite(base, made["face"], matte, transform)
-        else:  # warp generator: the correction added at the still's resolution under its own mask
-            srgb, matte = warp_composite(made["srgb"], made["transform"], made["correction"], made["mask"])
+        else:  # warp generator: the warp, plus the correction at the still's resolution under its own mask
             rgb = base
-            where = matte > 0
-            rgb[where] = colour.from_srgb(srgb[where], self.output_colorspace)
+            matte = face_matte(points, made["transform"], w, h, self.feather)
+            if "correction" in made:
+                srgb, reach = warp_composite(made["srgb"], made["transform"], made["correction"], made["mask"])
+                where = reach > 0
+                if where.any():
+                    rgb[where] = colour.from_srgb(srgb[where], self.output_colorspace)
+                matte = np.maximum(matte, reach)
         motion = motion_vectors(self.mesh, points, self.driving.next_points(i), triangle)
         return FrameResult(frame, rgb, alpha, matte, motion, False, meta)
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 #: header keys that must match for an existing frame to count as already rendered
 SAME_INPUTS = ("monalisa:model_sha256", "monalisa:embedder_sha256", "monalisa:identity_sha256",
                "monalisa:track_sha256", "monalisa:still_sha256", "monalisa:retarget", "monalisa:colorspace",
-               "monalisa:version")
+               "monalisa:version", "monalisa:correction")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class RenderJob:
     frames: list | None = None
     identity: str | None = None
     model: str | None = None
+    correction: float | None = None  # warp models: None = 1 with an identity, 0 without
     precision: str = "fp32"
     still_landmarks: str | None = None
     colorspace: str | None = None
@@ -130,7 +131,8 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
                            still_landmarks_from=job.still_landmarks, colorspace=job.colorspace,
                            smooth=job.smooth, smooth_strength=job.smooth_strength, retarget=job.retarget,
                            matte_feather=job.feather, batch_size=job.batch, device=job.device,
-                           strict_device=job.strict_device, precision=job.precision, threads=job.threads)
+                           strict_device=job.strict_device, precision=job.precision, threads=job.threads,
+                           correction=job.correction)
     frames = node.check_frames(job.frames)
     if job.device == "cuda" and "CUDA" not in node.model.provider:
         report(f"monalisa render: CUDA was asked for but onnxruntime runs on {node.model.provider}")
@@ -147,10 +149,11 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
     report(f"monalisa render: {len(todo)} frames to render ({len(done)} already done) on {node.model.provider}, "
            f"{node.model.mode} model {node.model.resolution} px, still {node.still.size[0]}x{node.still.size[1]}")
     if node.model.warp and node.model.mode == "feed-forward":
-        report("monalisa render: note: a warp model without --identity corrects the warp from an embedding of the "
-               "still alone, worse than the plain warp on faces it never saw; fine-tune an identity first "
-               "(monalisa finetune CHECKPOINT --stills STILL, then monalisa export CHECKPOINT --identity PACK; "
-               "docs/warpgen.md)")
+        said = ("renders the still's landmark warp alone" if node.correction == 0.0 else
+                f"adds {node.correction:g} x the feed-forward correction, which loses to the plain warp on faces it never saw")
+        report(f"monalisa render: note: the warp model without --identity {said}; for its learned correction "
+               "fine-tune an identity on the still (monalisa finetune CHECKPOINT --stills STILL, then monalisa export "
+               "CHECKPOINT --identity PACK; docs/warpgen.md)")
     start = time.perf_counter()
     display = _display(node.output_colorspace)
     with ThreadPoolExecutor(max_workers=2) as writers, tqdm(total=len(todo), desc="render", unit="frame",

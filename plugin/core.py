@@ -71,7 +71,7 @@ KNOBS = (
     ("track", "file", "track", "", "landmark track JSON from `monalisa track` (or set plate)"),
     ("plate", "file", "plate", "", "driving plate (movie or image sequence) when there is no track"),
     ("identity", "file", "identity", "", "optional baked identity generator (.onnx) from `monalisa export --identity`"),
-    ("model", "file", "model", "", "optional exported model folder (default: the bundled reference model)"),
+    ("model", "file", "model", "", "optional exported model folder (default: the bundled default model, warp)"),
     ("out", "file", "output", "", "output frames, e.g. /shots/sh010/monalisa/sh010.####.exr"),
     ("frames", "string", "frame range", "", "e.g. 1001-1100; empty = the whole track"),
     ("device", "choice", "device", "cpu", "cpu or cuda"),

@@ -53,7 +53,7 @@ class PublishRequest:
     name: str = ""  # default: the render's name before its frame number
     frames: str = ""  # default: the track's frames, else the frames found on disk
     track: str = ""
-    model: str = ""  # exported model folder; default: the bundled reference model
+    model: str = ""  # exported model folder; default: the bundled default model
     identity: str = ""
     fps: float = 24.0
     comment: str = ""
@@ -69,10 +69,10 @@ class PublishRequest:
 
 
 def default_model_dir() -> Path:
-    """The bundled reference model's ONNX folder."""
-    import monalisa
+    """The ONNX folder of the bundled model a render uses by default (``nodes.models.DEFAULT_MODEL``)."""
+    from monalisa.nodes.models import default_model_dir as bundled
 
-    return Path(monalisa.__file__).resolve().parent / "weights" / "reference" / "onnx"
+    return bundled()
 
 
 def checked_request(req: PublishRequest) -> PublishRequest:

@@ -19,7 +19,7 @@ def add_parser(sub):
     p.add_argument("--k", type=int, nargs="+", default=[1, 8, 32], help="stills per identity (default 1 8 32)")
     p.add_argument("--out", type=Path, default=None, help="folder for results.csv, table.md, sheets, movies")
     p.add_argument("--model", type=Path, default=None,
-                   help="exported model folder for the render path (default: the bundled reference model)")
+                   help="exported model folder for the render path (default: the bundled default model, warp)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="checkpoint to fine-tune per clip and K (fine-tuned identities; skipped without it)")
     p.add_argument("--finetune-steps", type=int, default=100, help="fine-tuning steps per identity (default 100)")

@@ -15,7 +15,7 @@ def _shot_arguments(p, out_help: str) -> None:
     p.add_argument("--track", default="", help="landmark track JSON from `monalisa track`")
     p.add_argument("--plate", default="", help="driving plate, when there is no track")
     p.add_argument("--identity", default="", help="baked identity generator .onnx (optional)")
-    p.add_argument("--model", default="", help="exported model folder (default: the bundled reference)")
+    p.add_argument("--model", default="", help="exported model folder (default: the bundled default model, warp)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--frames", default="", help="frame range, e.g. 1001-1100 (default: the whole track)")
 

@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--render", required=True, help="rendered frame pattern, e.g. shot.####.exr")
     p.add_argument("--still", required=True, help="the still the render animated")
     p.add_argument("--track", default="", help="the track the render used (checks its hash and frames)")
-    p.add_argument("--model", default="", help="exported model folder the render used (default: bundled reference)")
+    p.add_argument("--model", default="", help="exported model folder the render used (default: the bundled default model, warp)")
     p.add_argument("--identity", default="", help="baked identity generator the render used")
     p.add_argument("--frames", default="", help="frames the publish must hold (default: the track's)")
     p.add_argument("--to", dest="root", required=True, help="publish root; versions go to ROOT/NAME/vNNN")

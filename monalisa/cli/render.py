@@ -3,7 +3,12 @@
 Examples:
   monalisa render --still mona.exr --track track.json --out renders/mona.####.exr
   monalisa render --still mona.png --plate plate.####.exr --out out/mona.%04d.exr --frames 1001-1050 --preview
-  monalisa render --still anna.jpg --track t.json --identity exports/anna/baked_generator.onnx --out a.####.exr
+  monalisa render --still anna.jpg --track t.json --identity exports/anna/baked_warp_generator.onnx --out a.####.exr
+
+The default model is the bundled 256 px warp-conditioned one: the still's own texture, warped to the
+plate's landmarks, plus a learned correction of what a warp cannot show (mouth interior, eyes,
+shading, the background the head uncovers) once it has an --identity fine-tuned on the still (see
+monalisa/weights/warp/MODEL_CARD.md); without one it renders the landmark warp alone.
 
 EXR frames hold R G B A (scene-linear, premultiplied), a face `matte` and forward motion vectors
 (`motion.u`, `motion.v`, pixels per frame), plus monalisa:* provenance and `monalisa:synthetic = 1`.
@@ -26,11 +31,14 @@ def add_parser(sub):
     p.add_argument("--frames", metavar="RANGE", help="frames to render, e.g. 1001-1100 or 1001,1005-1010 "
                    "(default: every frame of the track)")
     p.add_argument("--identity", metavar="BAKED.onnx", help="an identity's baked generator "
-                   "(`monalisa export --identity`); default: feed-forward from the still")
-    p.add_argument("--model", metavar="DIR|NAME", help="export folder with embedder.onnx + generator.onnx (or "
-                   "warp_generator.onnx), or a bundled model: reference (default), warp (the 256 px "
-                   "warp-conditioned model: keeps the still's own texture; give it an --identity, see "
-                   "monalisa/weights/warp/MODEL_CARD.md) or warp_small (its 64 px predecessor)")
+                   "(`monalisa export --identity`); without one a warp model renders the landmark warp alone, an image model "
+                   "draws the face feed-forward from the still")
+    p.add_argument("--model", metavar="DIR|NAME", help="export folder with embedder.onnx + warp_generator.onnx "
+                   "(or generator.onnx), or a bundled model: warp (default: the 256 px warp-conditioned model), "
+                   "reference (the paper's 64 px image generator) or warp_small (64 px warp model)")
+    p.add_argument("--correction", type=float, metavar="W", help="warp models: weight 0..1 of the learned "
+                   "correction (default: 1 with --identity; 0 without, i.e. the landmark warp alone, since the "
+                   "feed-forward correction loses to it on faces the model never saw)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="model files to use (default fp32)")
     p.add_argument("--still-landmarks", metavar="TRACK.json",
                    help="the still's landmarks as a one-frame track file, for faces the detector misses")
@@ -58,7 +66,7 @@ def run(args) -> int:
 
     job = RenderJob(still=args.still, track=args.track, plate=args.plate, out=args.out,
                     frames=parse_frames(args.frames) if args.frames else None, identity=args.identity,
-                    model=args.model, precision=args.precision, still_landmarks=args.still_landmarks,
+                    model=args.model, correction=args.correction, precision=args.precision, still_landmarks=args.still_landmarks,
                     colorspace=args.colorspace, retarget=args.retarget, smooth=args.smooth,
                     smooth_strength=args.smooth_strength, feather=args.feather, batch=args.batch,
                     device=args.device, strict_device=args.strict_device, threads=args.threads,

@@ -58,7 +58,7 @@ def test_publish_v001_then_v002(shot, render_copy, tmp_path, capsys):
         name = f"s.{f:04d}.exr"
         assert (v1 / "render" / name).read_bytes() == (shot.reference / name).read_bytes()
         assert f"render/{name}" in manifest["files"]
-    assert {p.name for p in (v1 / "models").iterdir()} >= {"embedder.onnx", "generator.onnx"}
+    assert {p.name for p in (v1 / "models").iterdir()} >= {"embedder.onnx", "warp_generator.onnx"}
     sheet, movie = v1 / "review" / "sh010.contact_sheet.png", v1 / "review" / "sh010.preview.mp4"
     assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with av.open(str(movie)) as c:

@@ -149,7 +149,7 @@ def _model_dir(tmp_path, name="model", **changes) -> Path:
     folder = tmp_path / name
     folder.mkdir()
     for role in ("embedder", "generator"):
-        _altered_copy(default_model_dir() / f"{role}.onnx", folder / f"{role}.onnx", **changes)
+        _altered_copy(default_model_dir("reference") / f"{role}.onnx", folder / f"{role}.onnx", **changes)
     return folder
 
 
@@ -180,7 +180,7 @@ def test_onnx_of_another_format_version_or_resolution(small_still, short_track, 
     if changes.get("config", "") is None:
         import onnx
 
-        meta = {p.key: p.value for p in onnx.load(str(default_model_dir() / "generator.onnx")).metadata_props}
+        meta = {p.key: p.value for p in onnx.load(str(default_model_dir("reference") / "generator.onnx")).metadata_props}
         config = json.loads(meta["monalisa.config"])
         config["resolution"] = 128
         changes["config"] = json.dumps(config)
@@ -193,8 +193,8 @@ def test_onnx_whose_external_data_leaves_its_folder(small_still, short_track, tm
     onnx = pytest.importorskip("onnx")
     folder = tmp_path / "model"
     folder.mkdir()
-    shutil.copy(default_model_dir() / "embedder.onnx", folder)
-    model = onnx.load(str(default_model_dir() / "generator.onnx"))
+    shutil.copy(default_model_dir("reference") / "embedder.onnx", folder)
+    model = onnx.load(str(default_model_dir("reference") / "generator.onnx"))
     onnx.save_model(model, str(folder / "generator.onnx"), save_as_external_data=True, location="weights.bin",
                     size_threshold=1024)
     os.replace(folder / "weights.bin", tmp_path / "weights.bin")
@@ -217,7 +217,7 @@ def test_identity_made_from_another_checkpoint(small_still, short_track, tmp_pat
     from monalisa.models.checkpoint import build_models, load_checkpoint
     from monalisa.models.identity import save_identity
 
-    reference = default_model_dir().parent
+    reference = default_model_dir("reference").parent
     ckpt = load_checkpoint(reference)
     _, gen, _ = build_models(ckpt)
     emb = torch.rand(1, ckpt.config.embed_dim, generator=torch.Generator().manual_seed(0))

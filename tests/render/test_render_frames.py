@@ -27,8 +27,9 @@ def test_frames_have_the_still_size_channels_and_provenance(rendered, small_stil
         assert names == EXR_CHANNELS
         assert attrs["monalisa:synthetic"] == 1
         assert attrs["monalisa:frame"] == n and attrs["monalisa:flagged"] == 0
-        assert attrs["monalisa:model_sha256"] == sha256_file(default_model_dir() / "generator.onnx")
+        assert attrs["monalisa:model_sha256"] == sha256_file(default_model_dir() / "warp_generator.onnx")
         assert attrs["monalisa:embedder_sha256"] == sha256_file(default_model_dir() / "embedder.onnx")
+        assert attrs["monalisa:correction"] == 0.0  # no identity: the warp alone
         assert attrs["monalisa:track_sha256"] == sha256_file(short_track)
         assert attrs["monalisa:still_sha256"] == sha256_file(small_still)
         assert attrs["monalisa:identity_sha256"] == "none" and attrs["monalisa:mode"] == "feed-forward"
@@ -180,14 +181,14 @@ def test_a_warp_generator_model_renders_through_the_same_node(small_still, short
     """The node learns from the metadata that this generator wants the warped still and returns a correction."""
     from monalisa.nodes.node import still_landmarks
 
-    folder = default_model_dir().parent.parent / "warp_small" / "onnx"
+    folder = default_model_dir("warp_small")
     if not (folder / "warp_generator.onnx").is_file():
         pytest.skip("no warp_small export in this checkout")
     out = tmp_path / "w.####.exr"
     done = monalisa("render", "--still", small_still, "--track", short_track, "--out", out, "--frames", "0-2",
-                    "--model", "warp_small")  # a bundled model, by name
+                    "--model", "warp_small", "--correction", "1")  # a bundled model, by name; feed-forward
     assert done.returncode == 0, done.stderr
-    assert "a warp model without --identity" in done.stdout + done.stderr  # the feed-forward note
+    assert "adds 1 x the feed-forward correction" in done.stdout + done.stderr  # the feed-forward note
     still = read_still(small_still)
     points = still_landmarks(still)
     linear = colour.convert(still.pixels, colour.SRGB, colour.LINEAR).astype(np.float16).astype(np.float32)
@@ -201,3 +202,37 @@ def test_a_warp_generator_model_renders_through_the_same_node(small_still, short
         assert 0.0 < pixels[..., 4].max() <= 1.0 and pixels[..., 4][far].max() == 0.0
         assert np.array_equal(pixels[..., :3][far], linear[far])
         assert np.isfinite(pixels).all()
+
+
+def test_the_correction_weight_of_a_warp_model(small_still, short_track):
+    """Default without an identity: the still's landmark warp and no network; weight w adds w x the
+    feed-forward correction; the matte covers the face either way; bad weights are refused."""
+    from monalisa.errors import ConfigError
+    from monalisa.nodes.node import AnimatePortrait
+    from monalisa.nodes.warp import apply_flow, warp_field
+
+    def render(**kw):
+        node = AnimatePortrait(str(small_still), track=str(short_track), threads=1, **kw)
+        return node, {r.frame: r for r in node.render([3])}[3]
+
+    node, plain = render()
+    assert node.model.warp and node.correction == 0.0 and node.embedding is None
+    flow, _ = warp_field(node.mesh, node.driving.points[node.driving.index(3)])
+    assert np.array_equal(plain.rgb, apply_flow(node.linear, flow))  # exactly the warp
+    points = node.driving.points[node.driving.index(3)]
+    centre = points[[30, 33, 51]].mean(axis=0).astype(int)
+    assert plain.matte[centre[1], centre[0]] > 0.99
+    _, full = render(correction=1.0)
+    _, half = render(correction=0.5)
+    moved = np.abs(full.rgb - plain.rgb).max(axis=2) > 1e-3
+    assert moved.sum() > 500  # the correction changes the face
+    # the mask scales linearly: half the weight moves each pixel about half as far (colour is converted
+    # after the sum, so not exactly half)
+    ratio = np.abs(half.rgb - plain.rgb)[moved].sum() / np.abs(full.rgb - plain.rgb)[moved].sum()
+    assert 0.3 < ratio < 0.7
+    assert full.metadata["monalisa:correction"] == 1.0 and half.metadata["monalisa:correction"] == 0.5
+    for bad, words in ((1.5, "within 0..1"), (-0.1, "within 0..1")):
+        with pytest.raises(ConfigError, match=words):
+            render(correction=bad)
+    with pytest.raises(ConfigError, match="warp models only"):
+        render(model="reference", correction=0.5)

@@ -133,7 +133,7 @@ def test_reexporting_the_reference_weights_reproduces_the_bundled_model(tmp_path
     from monalisa.export.verify import load_real_inputs
     from monalisa.nodes.models import default_model_dir
 
-    bundled = default_model_dir()
+    bundled = default_model_dir("reference")
     assert main(["export", str(bundled.parent), "--out", str(tmp_path / "again"), "--fp16"]) == 0
     real = load_real_inputs(None, 64)
     images, rasters = real.images[:4].astype(np.float32), real.rasters[:4].astype(np.float32)
