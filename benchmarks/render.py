@@ -4,7 +4,8 @@
     python benchmarks/render.py --frames 50 200      # quicker
 
 The driving track is the bundled clip's (64 frames) played back and forth to the length asked for.
-Rows: generator-only fps (the bundled generator on the same rasters, same batch size), node fps
+The model is the bundled 64 px reference model, feed-forward (the render's default warp model runs no
+network without an identity). Rows: generator-only fps (that generator on the same rasters, same batch size), node fps
 (track -> warp -> generator -> paste-back -> EXR on disk), their ratio, and each render's peak
 resident memory, measured in a child process per frame count (ratio of the longest to the shortest).
 """
@@ -25,6 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 STILL = REPO / "assets" / "portraits" / "liveportrait_s3.jpg"
 CLIP = REPO / "assets" / "clips" / "liveportrait_d10.mp4"
+MODEL = "reference"
 
 
 def long_track(n: int, folder: Path) -> Path:
@@ -51,7 +53,7 @@ def child(n: int, folder: Path, batch: int, threads: int) -> dict:
 
     track = long_track(n, folder)
     job = RenderJob(still=str(STILL), track=str(track), out=str(folder / f"out_{n}" / "f.####.exr"), batch=batch,
-                    threads=threads)
+                    threads=threads, model=MODEL)
     start = time.perf_counter()
     summary = render_sequence(job, report=lambda line: None)
     seconds = time.perf_counter() - start
@@ -70,7 +72,7 @@ def generator_only(n: int, folder: Path, batch: int, threads: int) -> float:
 
     still = read_still(STILL)
     points = still_landmarks(still)
-    model = load_render_model(threads=threads)
+    model = load_render_model(MODEL, threads=threads)
     driving = drive(trackfile.load(long_track(n, folder)), points)
     rasters = to_model(np.stack([model_crop(None, p, model.crop).raster for p in driving.points]))
     crop = model_crop(still.srgb, points, model.crop)
