@@ -157,7 +157,7 @@ class AnimatePortrait:
         self.linear = colour.convert(self.still.pixels, self.still.colorspace, self.output_colorspace)
         self.srgb = colour.convert(self.still.pixels, self.still.colorspace, colour.SRGB)  # what warp models see
         self.mesh = build_mesh(self.still_points, self.still.size, reach)
-        self.embedding = self._embed(references) if self.correction != 0.0 else None
+        self.embedding = self._embed(references) if (self.correction or not self.model.warp) else None
         self.metadata = {
             "monalisa:synthetic": 1, "monalisa:version": __version__, "monalisa:mode": self.model.mode,
             "monalisa:track_sha256": self.track_sha256,

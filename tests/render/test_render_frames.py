@@ -236,3 +236,21 @@ def test_the_correction_weight_of_a_warp_model(small_still, short_track):
             render(correction=bad)
     with pytest.raises(ConfigError, match="warp models only"):
         render(model="reference", correction=0.5)
+
+
+def test_the_reference_image_generator_still_renders_feed_forward(small_still, short_track, tmp_path):
+    """--model reference: the paper's 64 px generator draws the face (feed-forward from the still)."""
+    out = tmp_path / "r.####.exr"
+    done = monalisa("render", "--still", small_still, "--track", short_track, "--out", out, "--frames", "0-1",
+                    "--model", "reference", "--threads", 1)
+    assert done.returncode == 0, done.stderr
+    warp = tmp_path / "w.####.exr"
+    assert monalisa("render", "--still", small_still, "--track", short_track, "--out", warp, "--frames", "0-1",
+                    "--threads", 1).returncode == 0
+    pixels, _, attrs = read_exr(frame(out, 1))
+    plain, _, _ = read_exr(frame(warp, 1))
+    assert attrs["monalisa:model_sha256"] == sha256_file(default_model_dir("reference") / "generator.onnx")
+    assert "monalisa:correction" not in attrs and attrs["monalisa:mode"] == "feed-forward"
+    face = pixels[..., 4] > 0.99
+    assert face.sum() > 500
+    assert np.abs(pixels[..., :3][face] - plain[..., :3][face]).mean() > 0.01  # a generated face, not the warp
