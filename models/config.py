@@ -91,7 +91,7 @@ STAND_INS = ("pyramid", "l1-msssim")
 
 #: defaults of warp-generator fine-tuning (``monalisa finetune``, ``monalisa evaluate``): the steadiness
 #: term's weight and the landmark-jittered copies per pair; measured in docs/warpgen.md ("Flicker")
-FINETUNE_STEADY, FINETUNE_JITTER = 30.0, 3
+FINETUNE_STEADY, FINETUNE_JITTER = 35.0, 3
 
 
 def get_config(name: str, **overrides) -> ModelConfig:
