@@ -50,6 +50,7 @@ class RenderSettings:
     plate: str = ""
     identity: str = ""
     model: str = ""
+    correction: str = ""  # warp models: weight 0..1 of the learned correction; empty = 1 with an identity, 0 without
     out: str = ""  # frame pattern: shot.####.exr, shot.%04d.exr or shot.@@@@.exr
     frames: str = ""  # "1001-1100", "1001-1010,1020"; empty = every frame of the track
     device: str = "cpu"
@@ -72,6 +73,8 @@ KNOBS = (
     ("plate", "file", "plate", "", "driving plate (movie or image sequence) when there is no track"),
     ("identity", "file", "identity", "", "optional baked identity generator (.onnx) from `monalisa export --identity`"),
     ("model", "file", "model", "", "optional exported model folder (default: the bundled default model, warp)"),
+    ("correction", "string", "correction", "", "warp models: weight 0..1 of the learned correction "
+     "(empty: 1 with an identity, 0 without, i.e. the landmark warp alone)"),
     ("out", "file", "output", "", "output frames, e.g. /shots/sh010/monalisa/sh010.####.exr"),
     ("frames", "string", "frame range", "", "e.g. 1001-1100; empty = the whole track"),
     ("device", "choice", "device", "cpu", "cpu or cuda"),
@@ -172,6 +175,14 @@ def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSet
         s.identity = _existing(s.identity, "identity", "export one with `monalisa export --identity`")
     if s.model:
         s.model = _existing(s.model, "model folder", "point it at a `monalisa export` output folder")
+    if s.correction:
+        try:
+            weight = float(s.correction)
+        except ValueError:
+            weight = -1.0
+        if not 0.0 <= weight <= 1.0:
+            raise HostInputError(f"correction {s.correction!r} must be a number from 0 to 1, or empty for the default")
+        s.correction = f"{weight:g}"
     if s.device not in DEVICES:
         raise HostInputError(f"device {s.device!r} is unknown; use one of: {', '.join(DEVICES)}")
     if s.frames:
@@ -213,6 +224,8 @@ def render_command(settings: RenderSettings, frames=None, executable: str = "") 
         cmd += ["--identity", s.identity]
     if s.model:
         cmd += ["--model", s.model]
+    if s.correction:
+        cmd += ["--correction", s.correction]
     cmd += ["--out", s.out, "--device", s.device]
     if frames is not None and not isinstance(frames, str):
         frames = format_frames(frames)
@@ -227,8 +240,8 @@ def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, e
     s = settings
     cmd = monalisa_command(executable) + ["farm", "bundle", "--still", s.still]
     cmd += ["--track", s.track] if s.track else ["--plate", s.plate]
-    for flag, value in (("--identity", s.identity), ("--model", s.model), ("--render", s.out),
-                        ("--frames", s.frames)):
+    for flag, value in (("--identity", s.identity), ("--model", s.model), ("--correction", s.correction),
+                        ("--render", s.out), ("--frames", s.frames)):
         if value:
             cmd += [flag, value]
     cmd += ["--device", s.device, "--chunk-size", str(int(chunk_size)), "--out", str(bundle_dir)]

@@ -1,7 +1,7 @@
 """``monalisa farm``: Open Job Description job bundles and the per-chunk task they run.
 
   monalisa farm bundle --still S --track T --out BUNDLE_DIR [--render PATTERN] [--frames A-B]
-                       [--chunk-size N] [--device cpu|cuda] [--identity X.onnx] [--model DIR]
+                       [--chunk-size N] [--device cpu|cuda] [--identity X.onnx] [--model DIR] [--correction W]
   monalisa farm track --plate P --track T                                    (the job's Track step)
   monalisa farm run-chunk --still S --track T --out PATTERN --frames A-B   (each Render task)
   monalisa farm template                                                     (print the template path)
@@ -16,6 +16,8 @@ def _shot_arguments(p, out_help: str) -> None:
     p.add_argument("--plate", default="", help="driving plate, when there is no track")
     p.add_argument("--identity", default="", help="baked identity generator .onnx (optional)")
     p.add_argument("--model", default="", help="exported model folder (default: the bundled default model, warp)")
+    p.add_argument("--correction", default="", help="warp models: weight 0..1 of the learned correction "
+                   "(default: 1 with --identity, 0 without)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--frames", default="", help="frame range, e.g. 1001-1100 (default: the whole track)")
 
@@ -55,7 +57,8 @@ def _settings(args, out: str):
     from monalisa.plugin.core import RenderSettings
 
     return RenderSettings(still=args.still, track=args.track, plate=args.plate, identity=args.identity,
-                          model=args.model, out=out, frames=args.frames, device=args.device)
+                          model=args.model, correction=args.correction, out=out, frames=args.frames,
+                          device=args.device)
 
 
 def run(args) -> int:

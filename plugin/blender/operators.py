@@ -34,6 +34,8 @@ class MonalisaSettings(bpy.types.PropertyGroup):
                                     description="driving movie or image sequence, when there is no track")
     identity: bpy.props.StringProperty(name="Identity", subtype="FILE_PATH", description="baked identity .onnx")
     model: bpy.props.StringProperty(name="Model", subtype="DIR_PATH", description="exported model folder")
+    correction: bpy.props.StringProperty(name="Correction", description="warp models: weight 0..1 of the learned "
+                                         "correction; empty = 1 with an identity, 0 without")
     out: bpy.props.StringProperty(name="Output", subtype="FILE_PATH", description="frames, e.g. //monalisa/shot.####.exr")
     frames: bpy.props.StringProperty(name="Frames", description="e.g. 1001-1100; empty = the whole track")
     device: bpy.props.EnumProperty(name="Device", items=[(d, d, d) for d in core.DEVICES])
@@ -132,7 +134,8 @@ class MONALISA_PT_panel(bpy.types.Panel):
 
     def draw(self, context):
         props = context.scene.monalisa
-        for name in ("still", "track", "plate", "identity", "model", "out", "frames", "device", "executable"):
+        for name in ("still", "track", "plate", "identity", "model", "correction", "out", "frames", "device",
+                     "executable"):
             self.layout.prop(props, name)
         self.layout.operator(MONALISA_OT_animate.bl_idname, icon="RENDER_ANIMATION")
 

@@ -124,7 +124,7 @@ def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chu
     params = {
         "ShotName": shot,
         "Still": s.still, "Track": track, "Plate": s.plate, "Identity": s.identity, "Model": s.model,
-        "Render": s.out, "Frames": spec, "ChunkSize": int(chunk_size), "Device": s.device,
+        "Correction": s.correction, "Render": s.out, "Frames": spec, "ChunkSize": int(chunk_size), "Device": s.device,
     }
     text = template_text()
     chunks = chunk_ranges(frames, chunk_size)

@@ -16,6 +16,7 @@ import pytest
 from plugin_shot import CLIP, FRAMES, MONALISA, env, frames_of, run
 
 from monalisa.cli import main
+from monalisa.nodes.writer import read_header
 
 pytest.importorskip("openjd")
 OPENJD = str(Path(MONALISA).with_name("openjd"))
@@ -88,6 +89,18 @@ def test_openjd_run_in_three_chunks_is_byte_identical_to_one(shot, tmp_path):
     assert sorted(chunked) == [f"s.{f:04d}.exr" for f in FRAMES]
     # the same bytes as the whole range in one chunk (one `monalisa render` over all frames)
     assert chunked == frames_of(shot.reference)
+
+
+def test_the_correction_weight_reaches_the_chunks(shot, tmp_path):
+    """--correction goes through the bundle's parameters and the template to each chunk's render."""
+    b = bundle(shot, tmp_path / "b", tmp_path / "r" / "s.####.exr", "--correction", "0.25")
+    assert json.loads((b / "openjd_parameters.json").read_text())["Correction"] == "0.25"
+    r = openjd_run(b, "--step", "Render", "--task-param", "Frame=4-5")
+    assert r.returncode == 0, r.stdout[-3000:]
+    header = read_header(tmp_path / "r" / "s.0005.exr")
+    assert header["monalisa:correction"] == 0.25
+    plain = read_header(shot.reference / "s.0005.exr")  # the default render: no identity, weight 0
+    assert plain["monalisa:correction"] == 0.0
 
 
 def test_openjd_run_without_chunking_extension(shot, tmp_path):

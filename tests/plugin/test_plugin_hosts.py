@@ -45,7 +45,12 @@ class TestCore:
         cmd = core.render_command(c, executable=MONALISA)
         assert cmd[:2] == [MONALISA, "render"] and cmd[cmd.index("--frames") + 1] == "2-3"
         assert core.render_frames(c) == [2, 3]
+        assert "--correction" not in cmd  # empty: the render's default weight
+        half = core.render_command(core.check_settings(core.RenderSettings(**{**s.to_dict(), "correction": ".50"})))
+        assert half[half.index("--correction") + 1] == "0.5"
         for change, message in (({"still": ""}, "no still"), ({"track": ""}, "neither"),
+                                ({"correction": "2"}, "correction '2' must be a number from 0 to 1"),
+                                ({"correction": "half"}, "correction 'half'"),
                                 ({"device": "tpu"}, "device 'tpu'"), ({"out": "o/x.exr"}, "frame number token"),
                                 ({"identity": "nope.onnx"}, "identity")):
             with pytest.raises(core.HostInputError, match=message):
