@@ -19,6 +19,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 try:  # inside the monalisa environment the CLI prints these as one line, exit 2
     from monalisa.errors import InputError as _Base
@@ -26,12 +27,13 @@ except ImportError:  # loaded by path in a host's own Python (Blender)
     _Base = Exception
 
 __all__ = [
-    "HostInputError", "RenderSettings", "KNOBS", "DEVICES", "parse_frames", "format_frames", "frame_path",
-    "pattern_for", "check_settings", "render_command", "bundle_command", "monalisa_command",
+    "HostInputError", "RenderSettings", "Knob", "KNOBS", "DEVICES", "RETARGETS", "parse_frames", "format_frames", "frame_path",
+    "pattern_for", "check_settings", "render_command", "bundle_command", "track_command", "monalisa_command",
     "start_render", "render_progress", "run_bundle", "track_frames", "render_frames", "RenderJob",
 ]
 
 DEVICES = ("cpu", "cuda")
+RETARGETS = ("relative", "absolute")
 _PATTERN = re.compile(r"(#+|@+|%0?(\d*)d)")
 
 
@@ -54,6 +56,13 @@ class RenderSettings:
     out: str = ""  # frame pattern: shot.####.exr, shot.%04d.exr or shot.@@@@.exr
     frames: str = ""  # "1001-1100", "1001-1010,1020"; empty = every frame of the track
     device: str = "cpu"
+    still_landmarks: str = ""  # a one-frame track of the still, for faces the detector misses
+    colorspace: str = ""  # OCIO name of the still's colour space; empty = monalisa's default for the file type
+    retarget: str = "relative"
+    feather: str = ""  # matte feather in eye distances; empty = monalisa's default (0.25)
+    smooth: str = "1"  # "1": One-Euro filter the track (render's default), "0": --no-smooth
+    smooth_strength: str = ""  # > 1 smooths more; empty = 1
+    fps: str = ""  # the plate's frame rate, for tracking a plate (smoothing); empty = the plate's own, else 24
 
     @classmethod
     def from_mapping(cls, values) -> "RenderSettings":
@@ -65,19 +74,44 @@ class RenderSettings:
         return asdict(self)
 
 
-#: The node's user knobs, in order, for hosts that build a UI from a list:
-#: (name, kind, label, default, tooltip). kind: file | string | choice.
+class Knob(NamedTuple):
+    """One user knob/property: ``kind`` is file | string | choice | float | bool | colorspace
+    (a choice from the host's OCIO config); ``low``/``high`` bound a float; ``choices`` a choice."""
+
+    name: str
+    kind: str
+    label: str
+    default: str
+    tip: str
+    low: float = 0.0
+    high: float = 0.0
+    choices: tuple = ()
+
+
+#: The node's user knobs, in order, for hosts that build a UI from a list.
 KNOBS = (
-    ("still", "file", "still", "", "the portrait to animate (image)"),
-    ("track", "file", "track", "", "landmark track JSON from `monalisa track` (or set plate)"),
-    ("plate", "file", "plate", "", "driving plate (movie or image sequence) when there is no track"),
-    ("identity", "file", "identity", "", "optional baked identity generator (.onnx) from `monalisa export --identity`"),
-    ("model", "file", "model", "", "optional exported model folder (default: the bundled default model, warp)"),
-    ("correction", "string", "correction", "", "warp models: weight 0..1 of the learned correction "
-     "(empty: 1 with an identity, 0 without, i.e. the landmark warp alone)"),
-    ("out", "file", "output", "", "output frames, e.g. /shots/sh010/monalisa/sh010.####.exr"),
-    ("frames", "string", "frame range", "", "e.g. 1001-1100; empty = the whole track"),
-    ("device", "choice", "device", "cpu", "cpu or cuda"),
+    Knob("still", "file", "still", "", "the portrait to animate (image)"),
+    Knob("track", "file", "track", "", "landmark track JSON from `monalisa track` (or set plate)"),
+    Knob("plate", "file", "plate", "", "driving plate (movie or image sequence) when there is no track"),
+    Knob("identity", "file", "identity", "", "optional baked identity generator (.onnx) from `monalisa export --identity`"),
+    Knob("model", "file", "model", "", "optional exported model folder (default: the bundled default model, warp)"),
+    Knob("correction", "float", "correction", "", "warp models: weight 0..1 of the learned correction "
+         "(unset: 1 with an identity, 0 without, i.e. the landmark warp alone)", 0.0, 1.0),
+    Knob("out", "file", "output", "", "output frames, e.g. /shots/sh010/monalisa/sh010.####.exr"),
+    Knob("frames", "string", "frame range", "", "e.g. 1001-1100; empty = the whole track"),
+    Knob("device", "choice", "device", "cpu", "cpu or cuda", choices=DEVICES),
+    Knob("still_landmarks", "file", "still landmarks", "", "the still's landmarks as a one-frame track file "
+         "(`monalisa track STILL`, corrected by hand), for paintings the face detector misses"),
+    Knob("colorspace", "colorspace", "still colourspace", "", "OCIO colour space of the still; EXR frames are "
+         "written in it (unset: linear for float files, sRGB for 8/16-bit ones)"),
+    Knob("retarget", "choice", "retarget", "relative", "relative: the plate's motion on the still's own face; "
+         "absolute: the plate's landmarks mapped onto the still", choices=RETARGETS),
+    Knob("feather", "float", "matte feather", "", "matte feather in eye distances (unset: 0.25)", 0.0, 2.0),
+    Knob("smooth", "bool", "smooth track", "1", "One-Euro filter the track before rendering"),
+    Knob("smooth_strength", "float", "smoothing", "", "> 1 smooths more, < 1 follows the plate more closely "
+         "(unset: 1)", 0.1, 10.0),
+    Knob("fps", "float", "fps", "", "the plate's frame rate, used when the plate is tracked (smoothing); "
+         "hosts fill it from the comp/scene", 1.0, 240.0),
 )
 
 
@@ -155,6 +189,16 @@ def _existing(value: str, what: str, fix: str) -> str:
     return str(path)
 
 
+def _number(value: str, what: str, low: float, high: float, fix: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not low <= number <= high:
+        raise HostInputError(f"{what} {value!r} must be {fix}")
+    return f"{number:g}"
+
+
 def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSettings:
     """A copy with absolute paths, every input checked to exist; HostInputError otherwise."""
     s = RenderSettings(**settings.to_dict())
@@ -176,13 +220,19 @@ def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSet
     if s.model:
         s.model = _existing(s.model, "model folder", "point it at a `monalisa export` output folder")
     if s.correction:
-        try:
-            weight = float(s.correction)
-        except ValueError:
-            weight = -1.0
-        if not 0.0 <= weight <= 1.0:
-            raise HostInputError(f"correction {s.correction!r} must be a number from 0 to 1, or empty for the default")
-        s.correction = f"{weight:g}"
+        s.correction = _number(s.correction, "correction", 0.0, 1.0, "a number from 0 to 1, or empty for the default")
+    if s.still_landmarks:
+        s.still_landmarks = _existing(s.still_landmarks, "still landmarks", "write a one-frame track with "
+                                      "`monalisa track STILL --out STILL.track.json`")
+    if s.retarget not in RETARGETS:
+        raise HostInputError(f"retarget {s.retarget!r} is unknown; use one of: {', '.join(RETARGETS)}")
+    if s.feather:
+        s.feather = _number(s.feather, "matte feather", 0.0, 10.0, "a number of eye distances from 0 to 10")
+    if s.smooth_strength:
+        s.smooth_strength = _number(s.smooth_strength, "smoothing", 0.01, 100.0, "a number above 0 (1 = default)")
+    if s.fps:
+        s.fps = _number(s.fps, "fps", 0.01, 1000.0, "the plate's frame rate, above 0")
+    s.smooth = "0" if s.smooth.lower() in ("0", "false", "no", "off") else "1"
     if s.device not in DEVICES:
         raise HostInputError(f"device {s.device!r} is unknown; use one of: {', '.join(DEVICES)}")
     if s.frames:
@@ -196,22 +246,44 @@ def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSet
 
 
 def monalisa_command(executable: str = "") -> list:
-    """How to call monalisa: ``executable`` when given, else $MONALISA_EXECUTABLE, else the
-    ``monalisa`` beside this Python, else ``monalisa`` on PATH, else ``python -m monalisa``."""
+    """How to call monalisa: ``executable`` when given (a host's setting), else $MONALISA_EXECUTABLE,
+    else the ``monalisa`` beside this Python (a venv's own script), else ``monalisa`` on PATH.
+
+    Never ``sys.executable -m monalisa``: inside Nuke or Blender ``sys.executable`` is the host's own
+    binary, which would start another Nuke or Blender; a host that finds no command says how to set one."""
     chosen = executable or os.environ.get("MONALISA_EXECUTABLE", "")
     if chosen:
+        chosen = os.path.expanduser(chosen)
         found = shutil.which(chosen) or (chosen if Path(chosen).is_file() else "")
         if not found:
             raise HostInputError(f"monalisa executable {chosen!r} not found; point it at the `monalisa` "
                                  "command of the environment monalisa is installed in")
         return [found]
-    beside = Path(sys.executable).with_name("monalisa")
-    if beside.is_file():
+    beside = Path(sys.executable).with_name("monalisa")  # a venv's Python: its own monalisa script
+    if beside.is_file() and os.access(beside, os.X_OK):
         return [str(beside)]
     found = shutil.which("monalisa")
     if found:
         return [found]
-    return [sys.executable, "-m", "monalisa"]
+    raise HostInputError("no `monalisa` command found; set $MONALISA_EXECUTABLE (or the host's monalisa executable "
+                         "setting) to the `monalisa` of the environment monalisa is installed in, e.g. "
+                         "/opt/monalisa/.venv/bin/monalisa")
+
+
+def _options(s: RenderSettings) -> list:
+    """The render options of ``s`` beyond the inputs, as command-line arguments."""
+    cmd = []
+    for flag, value in (("--correction", s.correction), ("--still-landmarks", s.still_landmarks),
+                        ("--colorspace", s.colorspace), ("--feather", s.feather)):
+        if value:
+            cmd += [flag, value]
+    if s.retarget != "relative":
+        cmd += ["--retarget", s.retarget]
+    if s.smooth == "0":
+        cmd += ["--no-smooth"]
+    elif s.smooth_strength:
+        cmd += ["--smooth-strength", s.smooth_strength]
+    return cmd
 
 
 def render_command(settings: RenderSettings, frames=None, executable: str = "") -> list:
@@ -224,8 +296,7 @@ def render_command(settings: RenderSettings, frames=None, executable: str = "") 
         cmd += ["--identity", s.identity]
     if s.model:
         cmd += ["--model", s.model]
-    if s.correction:
-        cmd += ["--correction", s.correction]
+    cmd += _options(s)
     cmd += ["--out", s.out, "--device", s.device]
     if frames is not None and not isinstance(frames, str):
         frames = format_frames(frames)
@@ -235,9 +306,20 @@ def render_command(settings: RenderSettings, frames=None, executable: str = "") 
     return cmd
 
 
+#: settings a farm bundle does not carry yet: (field, its value when unset, what it is called)
+_NOT_ON_FARM = (("still_landmarks", "", "still landmarks"), ("colorspace", "", "colourspace"),
+                ("feather", "", "matte feather"), ("retarget", "relative", "retarget"), ("smooth", "1", "smooth track"),
+                ("smooth_strength", "", "smoothing"), ("fps", "", "fps"))
+
+
 def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> list:
-    """The ``monalisa farm bundle`` command line writing a job bundle for ``settings``."""
+    """The ``monalisa farm bundle`` command line writing a job bundle for ``settings``; HostInputError
+    for a setting the bundle cannot carry (rather than a farm render that silently differs)."""
     s = settings
+    unset = [label for name, empty, label in _NOT_ON_FARM if getattr(s, name) != empty]
+    if unset:
+        raise HostInputError(f"a farm bundle does not carry {', '.join(unset)} yet; reset "
+                             f"{'it' if len(unset) == 1 else 'them'} or render locally")
     cmd = monalisa_command(executable) + ["farm", "bundle", "--still", s.still]
     cmd += ["--track", s.track] if s.track else ["--plate", s.plate]
     for flag, value in (("--identity", s.identity), ("--model", s.model), ("--correction", s.correction),
@@ -245,6 +327,16 @@ def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, e
         if value:
             cmd += [flag, value]
     cmd += ["--device", s.device, "--chunk-size", str(int(chunk_size)), "--out", str(bundle_dir)]
+    return cmd
+
+
+def track_command(settings: RenderSettings, track_path, frames, executable: str = "") -> list:
+    """The ``monalisa track`` command line tracking ``settings.plate`` over ``frames`` into ``track_path``
+    (with the host's fps, which the track records for smoothing)."""
+    cmd = monalisa_command(executable) + ["track", settings.plate, "--out", str(track_path),
+                                          "--start", str(min(frames)), "--end", str(max(frames))]
+    if settings.fps:
+        cmd += ["--fps", settings.fps]
     return cmd
 
 
@@ -259,18 +351,18 @@ def _pdeathsig():  # pragma: no cover - runs in the child between fork and exec
         pass
 
 
+def _background(cmd, log_path) -> subprocess.Popen:
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+
+
 def start_render(settings: RenderSettings, log_path, executable: str = "", frames=None) -> subprocess.Popen:
     """Start ``monalisa render`` in the background, its output going to ``log_path``."""
     s = check_settings(settings)
-    cmd = render_command(s, frames, executable)
-    log_path = Path(log_path)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = open(log_path, "ab")
-    try:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-    finally:
-        log.close()
+    return _background(render_command(s, frames, executable), log_path)
 
 
 def render_progress(pattern, frames) -> tuple:
@@ -312,29 +404,60 @@ def render_frames(settings: RenderSettings) -> list:
 
 
 class RenderJob:
-    """A background ``monalisa render`` a host watches: ``poll()`` -> (done, total, exit code or None)."""
+    """A background ``monalisa render`` a host watches: ``poll()`` -> (done, total, exit code or None).
+
+    With a plate, the plate is first tracked (``monalisa track``, with the settings' fps) into
+    ``STEM.track.json`` beside the frames, and the render reads that track; ``stage`` says which runs."""
 
     def __init__(self, settings: RenderSettings, log_path=None, executable: str = ""):
         self.settings = check_settings(settings)
         self.frames = render_frames(self.settings)
-        self.log_path = Path(log_path) if log_path else Path(frame_path(self.settings.out, self.frames[0])).with_name(
-            Path(self.settings.out).name.split(".")[0] + ".monalisa.log")
-        self.process = start_render(self.settings, self.log_path, executable, self.frames)
+        self.executable = executable
+        stem = Path(frame_path(self.settings.out, self.frames[0])).with_name(Path(self.settings.out).name.split(".")[0])
+        self.log_path = Path(log_path) if log_path else stem.with_name(stem.name + ".monalisa.log")
+        self.cancelled = False
+        if self.settings.plate:
+            self.stage = "track"
+            self.track_path = stem.with_name(stem.name + ".track.json")
+            self.process = _background(track_command(self.settings, self.track_path, self.frames, executable),
+                                       self.log_path)
+        else:
+            self._start_render()
+
+    def _start_render(self):
+        self.stage = "render"
+        self.process = start_render(self.settings, self.log_path, self.executable, self.frames)
 
     def poll(self) -> tuple:
+        if self.stage == "track" and self.process.poll() == 0 and not self.cancelled:
+            self.settings = RenderSettings(**{**self.settings.to_dict(), "track": str(self.track_path), "plate": ""})
+            self._start_render()
         done, total = render_progress(self.settings.out, self.frames)
-        return done, total, self.process.poll()
+        code = self.process.poll()
+        return done, total, (None if self.stage == "track" and code == 0 else code)
 
     def wait(self, timeout=None) -> int:
-        return self.process.wait(timeout)
+        """Block until the job ends; its exit code (subprocess.TimeoutExpired past ``timeout`` seconds)."""
+        import time
+
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            code = self.poll()[2]
+            if code is not None:
+                return code
+            if end is not None and time.monotonic() > end:
+                raise subprocess.TimeoutExpired(self.process.args, timeout)
+            time.sleep(0.1)
 
     def cancel(self) -> None:
+        """Stop the job: its process is terminated; frames already written stay (a re-run resumes)."""
+        self.cancelled = True
         if self.process.poll() is None:
             self.process.terminate()
 
     def error(self) -> str:
         """The render's last error line (from its log), or "" when it succeeded."""
-        if self.process.poll() in (None, 0):
+        if self.poll()[2] in (None, 0):
             return ""
         try:
             lines = [ln for ln in self.log_path.read_text(errors="replace").splitlines() if ln.strip()]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from plugin_shot import FRAMES, MONALISA, REPO, env, frames_of
+from plugin_shot import CLIP, FRAMES, MONALISA, REPO, env, frames_of
 
 from monalisa.plugin import core
 
@@ -55,6 +55,59 @@ class TestCore:
                                 ({"identity": "nope.onnx"}, "identity")):
             with pytest.raises(core.HostInputError, match=message):
                 core.check_settings(core.RenderSettings(**{**s.to_dict(), **change}))
+
+    def test_host_options_reach_the_command(self, shot, tmp_path):
+        s = core.RenderSettings(still=str(shot.still), track=str(shot.track), out=str(tmp_path / "x.####.exr"),
+                                still_landmarks=str(shot.track), colorspace="sRGB", retarget="absolute",
+                                feather=".5", smooth_strength="2.0")
+        cmd = core.render_command(core.check_settings(s), executable=MONALISA)
+        for flag, value in (("--still-landmarks", str(shot.track)), ("--colorspace", "sRGB"),
+                            ("--retarget", "absolute"), ("--feather", "0.5"), ("--smooth-strength", "2")):
+            assert cmd[cmd.index(flag) + 1] == value
+        off = core.render_command(core.check_settings(core.RenderSettings(**{**s.to_dict(), "smooth": "0"})),
+                                  executable=MONALISA)
+        assert "--no-smooth" in off and "--smooth-strength" not in off
+        for change, message in (({"retarget": "sideways"}, "retarget 'sideways' is unknown"),
+                                ({"feather": "-1"}, "matte feather '-1' must be"),
+                                ({"smooth_strength": "0"}, "smoothing '0' must be"),
+                                ({"fps": "fast"}, "fps 'fast' must be"),
+                                ({"still_landmarks": "nope.json"}, "still landmarks")):
+            with pytest.raises(core.HostInputError, match=message):
+                core.check_settings(core.RenderSettings(**{**s.to_dict(), **change}))
+        with pytest.raises(core.HostInputError, match="farm bundle does not carry still landmarks, colourspace"):
+            core.bundle_command(core.check_settings(s), tmp_path / "b", executable=MONALISA)
+
+    def test_executable_is_never_the_host_binary(self, tmp_path, monkeypatch):
+        host = tmp_path / "Nuke15.0"  # inside Nuke or Blender, sys.executable is the host's own binary
+        host.write_text("")
+        monkeypatch.setattr(sys, "executable", str(host))
+        monkeypatch.setenv("PATH", str(tmp_path))
+        monkeypatch.delenv("MONALISA_EXECUTABLE", raising=False)
+        with pytest.raises(core.HostInputError, match=r"no `monalisa` command found; set \$MONALISA_EXECUTABLE"):
+            core.monalisa_command()
+        monkeypatch.setenv("MONALISA_EXECUTABLE", MONALISA)
+        assert core.monalisa_command() == [MONALISA]
+        monkeypatch.setenv("MONALISA_EXECUTABLE", str(tmp_path / "missing"))
+        with pytest.raises(core.HostInputError, match="missing' not found"):
+            core.monalisa_command()
+
+    def test_plate_job_tracks_with_the_hosts_fps_then_renders(self, shot, tmp_path, monkeypatch):
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        s = core.RenderSettings(still=str(shot.still), plate=str(CLIP), out=str(tmp_path / "p" / "s.####.exr"),
+                                frames="1-2", fps="25")
+        job = core.RenderJob(s, executable=MONALISA)
+        assert job.stage == "track" and "--fps" in job.process.args and job.poll()[2] is None
+        assert job.wait(timeout=300) == 0, job.log_path.read_text()
+        assert job.stage == "render" and job.poll() == (2, 2, 0)
+        assert job.settings.track == str(tmp_path / "p" / "s.track.json") and not job.settings.plate
+        assert json.loads(Path(job.settings.track).read_text())["frames"][0]["frame"] == 1
+
+    def test_cancel_stops_the_render(self, shot, tmp_path, monkeypatch):
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        s = core.RenderSettings(still=str(shot.still), track=str(shot.track), out=str(tmp_path / "c" / "s.####.exr"))
+        job = core.RenderJob(s, executable=MONALISA)
+        job.cancel()
+        assert job.wait(timeout=60) != 0 and job.poll()[0] < job.poll()[1]
 
     def test_background_render_job(self, shot, tmp_path, monkeypatch):
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
