@@ -59,9 +59,9 @@ class RenderSettings:
     still_landmarks: str = ""  # a one-frame track of the still, for faces the detector misses
     colorspace: str = ""  # OCIO name of the still's colour space; empty = monalisa's default for the file type
     retarget: str = "relative"
-    feather: str = ""  # matte feather in eye distances; empty = monalisa's default (0.25)
+    feather: str = ""  # matte feather in eye distances; empty = the default (0.25)
     smooth: str = "1"  # "1": One-Euro filter the track (render's default), "0": --no-smooth
-    smooth_strength: str = ""  # > 1 smooths more; empty = 1
+    smooth_strength: str = ""  # > 1 smooths more; empty = 1 (the default)
     fps: str = ""  # the plate's frame rate, for tracking a plate (smoothing); empty = the plate's own, else 24
 
     @classmethod
@@ -76,7 +76,9 @@ class RenderSettings:
 
 class Knob(NamedTuple):
     """One user knob/property: ``kind`` is file | string | choice | float | bool | colorspace
-    (a choice from the host's OCIO config); ``low``/``high`` bound a float; ``choices`` a choice."""
+    (a choice from the host's OCIO config); ``low``/``high`` bound a float; ``choices`` a choice.
+    A float whose default is "" is optional: hosts show it with a toggle (unset: monalisa's default,
+    or for fps the comp's/scene's rate)."""
 
     name: str
     kind: str
@@ -106,13 +108,15 @@ KNOBS = (
          "written in it (unset: linear for float files, sRGB for 8/16-bit ones)"),
     Knob("retarget", "choice", "retarget", "relative", "relative: the plate's motion on the still's own face; "
          "absolute: the plate's landmarks mapped onto the still", choices=RETARGETS),
-    Knob("feather", "float", "matte feather", "", "matte feather in eye distances (unset: 0.25)", 0.0, 2.0),
+    Knob("feather", "float", "matte feather", "0.25", "matte feather in eye distances", 0.0, 2.0),
     Knob("smooth", "bool", "smooth track", "1", "One-Euro filter the track before rendering"),
-    Knob("smooth_strength", "float", "smoothing", "", "> 1 smooths more, < 1 follows the plate more closely "
-         "(unset: 1)", 0.1, 10.0),
+    Knob("smooth_strength", "float", "smoothing", "1", "> 1 smooths more, < 1 follows the plate more closely",
+         0.1, 10.0),
     Knob("fps", "float", "fps", "", "the plate's frame rate, used when the plate is tracked (smoothing); "
          "hosts fill it from the comp/scene", 1.0, 240.0),
 )
+
+_DEFAULTS = {k.name: k.default for k in KNOBS}
 
 
 def parse_frames(spec) -> list:
@@ -270,18 +274,22 @@ def monalisa_command(executable: str = "") -> list:
                          "/opt/monalisa/.venv/bin/monalisa")
 
 
+def _changed(s: RenderSettings, name: str) -> str:
+    """``s.name`` when it asks for something other than monalisa's default, else ""."""
+    value = getattr(s, name)
+    return "" if value in ("", _DEFAULTS[name]) else value
+
+
 def _options(s: RenderSettings) -> list:
     """The render options of ``s`` beyond the inputs, as command-line arguments."""
     cmd = []
-    for flag, value in (("--correction", s.correction), ("--still-landmarks", s.still_landmarks),
-                        ("--colorspace", s.colorspace), ("--feather", s.feather)):
-        if value:
-            cmd += [flag, value]
-    if s.retarget != "relative":
-        cmd += ["--retarget", s.retarget]
+    for flag, name in (("--correction", "correction"), ("--still-landmarks", "still_landmarks"),
+                       ("--colorspace", "colorspace"), ("--feather", "feather"), ("--retarget", "retarget")):
+        if _changed(s, name):
+            cmd += [flag, getattr(s, name)]
     if s.smooth == "0":
         cmd += ["--no-smooth"]
-    elif s.smooth_strength:
+    elif _changed(s, "smooth_strength"):
         cmd += ["--smooth-strength", s.smooth_strength]
     return cmd
 
@@ -306,17 +314,16 @@ def render_command(settings: RenderSettings, frames=None, executable: str = "") 
     return cmd
 
 
-#: settings a farm bundle does not carry yet: (field, its value when unset, what it is called)
-_NOT_ON_FARM = (("still_landmarks", "", "still landmarks"), ("colorspace", "", "colourspace"),
-                ("feather", "", "matte feather"), ("retarget", "relative", "retarget"), ("smooth", "1", "smooth track"),
-                ("smooth_strength", "", "smoothing"), ("fps", "", "fps"))
+#: settings a farm bundle does not carry yet: (field, what it is called)
+_NOT_ON_FARM = (("still_landmarks", "still landmarks"), ("colorspace", "colourspace"), ("feather", "matte feather"),
+                ("retarget", "retarget"), ("smooth", "smooth track"), ("smooth_strength", "smoothing"), ("fps", "fps"))
 
 
 def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> list:
     """The ``monalisa farm bundle`` command line writing a job bundle for ``settings``; HostInputError
     for a setting the bundle cannot carry (rather than a farm render that silently differs)."""
     s = settings
-    unset = [label for name, empty, label in _NOT_ON_FARM if getattr(s, name) != empty]
+    unset = [label for name, label in _NOT_ON_FARM if _changed(s, name)]
     if unset:
         raise HostInputError(f"a farm bundle does not carry {', '.join(unset)} yet; reset "
                              f"{'it' if len(unset) == 1 else 'them'} or render locally")
@@ -351,18 +358,20 @@ def _pdeathsig():  # pragma: no cover - runs in the child between fork and exec
         pass
 
 
-def _background(cmd, log_path) -> subprocess.Popen:
+def _background(cmd, log_path, ocio: str = "") -> subprocess.Popen:
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OCIO": ocio} if ocio else None
     with open(log_path, "ab") as log:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, env=env)
 
 
-def start_render(settings: RenderSettings, log_path, executable: str = "", frames=None) -> subprocess.Popen:
-    """Start ``monalisa render`` in the background, its output going to ``log_path``."""
+def start_render(settings: RenderSettings, log_path, executable: str = "", frames=None, ocio: str = "") -> subprocess.Popen:
+    """Start ``monalisa render`` in the background, its output going to ``log_path``; ``ocio``: the
+    host's OCIO config (colour space names are the host's), else monalisa's own ($OCIO or built-in)."""
     s = check_settings(settings)
-    return _background(render_command(s, frames, executable), log_path)
+    return _background(render_command(s, frames, executable), log_path, ocio)
 
 
 def render_progress(pattern, frames) -> tuple:
@@ -409,10 +418,10 @@ class RenderJob:
     With a plate, the plate is first tracked (``monalisa track``, with the settings' fps) into
     ``STEM.track.json`` beside the frames, and the render reads that track; ``stage`` says which runs."""
 
-    def __init__(self, settings: RenderSettings, log_path=None, executable: str = ""):
+    def __init__(self, settings: RenderSettings, log_path=None, executable: str = "", ocio: str = ""):
         self.settings = check_settings(settings)
         self.frames = render_frames(self.settings)
-        self.executable = executable
+        self.executable, self.ocio = executable, ocio
         stem = Path(frame_path(self.settings.out, self.frames[0])).with_name(Path(self.settings.out).name.split(".")[0])
         self.log_path = Path(log_path) if log_path else stem.with_name(stem.name + ".monalisa.log")
         self.cancelled = False
@@ -426,7 +435,7 @@ class RenderJob:
 
     def _start_render(self):
         self.stage = "render"
-        self.process = start_render(self.settings, self.log_path, self.executable, self.frames)
+        self.process = start_render(self.settings, self.log_path, self.executable, self.frames, self.ocio)
 
     def poll(self) -> tuple:
         if self.stage == "track" and self.process.poll() == 0 and not self.cancelled:

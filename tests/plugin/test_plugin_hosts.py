@@ -139,22 +139,65 @@ def test_nuke_menu_outside_nuke_is_one_clear_line():
 BPY_PYTHON = REPO / ".venv-bpy" / "bin" / "python"
 
 
+def _blender_ext():
+    """Blender's own extension tool (validate, install-files), shipped inside the bpy package."""
+    found = sorted((REPO / ".venv-bpy").glob("lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/cli/"
+                                             "blender_ext.py"))
+    return found[-1] if found else None
+
+
 @pytest.mark.skipif(not BPY_PYTHON.is_file(), reason="no .venv-bpy (bpy 5.0.1, numpy<2): see docs/farm.md")
-def test_blender_addon_renders_headless(shot, tmp_path):
-    addons = tmp_path / "addons"
-    addons.mkdir()
-    (addons / "monalisa_blender").symlink_to(REPO / "plugin" / "blender")  # as an installed add-on folder
+def test_blender_extension_validates_and_copies_whole(tmp_path):
+    zip_path = tmp_path / "monalisa.zip"
+    r = subprocess.run([sys.executable, str(REPO / "plugin" / "blender" / "package.py"), str(zip_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ext = [str(BPY_PYTHON), str(_blender_ext())]
+    r = subprocess.run(ext + ["validate", str(zip_path)], capture_output=True, text=True)
+    assert r.returncode == 0 and "Success" in r.stdout, r.stdout + r.stderr  # Blender's manifest rules
+    for version, ok in (("4.2.0", True), ("4.1.0", False)):  # 4.2 LTS is the oldest it installs on
+        repo = tmp_path / f"repo{version}"
+        repo.mkdir()
+        r = subprocess.run(ext + ["install-files", str(zip_path), "--local-dir", str(repo), "--blender-version",
+                                  version, "--python-version", "3.11.0", "--temp-prefix-and-suffix", ".~/~"],
+                           capture_output=True, text=True)
+        assert (repo / "monalisa" / "core.py").is_file() == ok, r.stdout + r.stderr
+    folder = tmp_path / "addons" / "monalisa"  # the copy install: a folder with everything it needs
+    r = subprocess.run([sys.executable, str(REPO / "plugin" / "blender" / "package.py"), "--folder", str(folder)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in (tmp_path / "repo4.2.0" / "monalisa")
+                                                              .iterdir())
+    assert (folder / "core.py").read_bytes() == (REPO / "plugin" / "core.py").read_bytes()
+    r = subprocess.run([str(BPY_PYTHON), "-c", f"import sys; sys.path.insert(0, {str(folder.parent)!r}); import bpy; "
+                        "import monalisa; monalisa.register(); print(monalisa.operators.core.__file__)"],
+                       capture_output=True, text=True, env={**env(), "PYTHONPATH": ""}, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip().endswith(str(folder / "core.py")), r.stdout + r.stderr
+
+
+@pytest.mark.skipif(not BPY_PYTHON.is_file(), reason="no .venv-bpy (bpy 5.0.1, numpy<2): see docs/farm.md")
+def test_blender_extension_renders_headless(shot, tmp_path):
+    zip_path = tmp_path / "monalisa.zip"
+    subprocess.run([sys.executable, str(REPO / "plugin" / "blender" / "package.py"), str(zip_path)], check=True)
     out = tmp_path / "bl" / "s.####.exr"
-    r = subprocess.run([str(BPY_PYTHON), str(Path(__file__).with_name("blender_check.py")), str(addons),
-                        str(shot.still), str(shot.track), str(out), MONALISA],
-                       capture_output=True, text=True, timeout=300,
-                       env={**env(), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": ""})
+    r = subprocess.run([str(BPY_PYTHON), str(Path(__file__).with_name("blender_check.py")), str(zip_path),
+                        str(shot.still), str(shot.track), str(out), MONALISA, str(FRAMES[0]), str(FRAMES[-1])],
+                       capture_output=True, text=True, timeout=600,
+                       env={**env(), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": "",
+                            "BLENDER_USER_RESOURCES": str(tmp_path / "user")})
     line = [ln for ln in r.stdout.splitlines() if ln.startswith("MONALISA_JSON ")]
     assert r.returncode == 0 and line, r.stdout[-3000:] + r.stderr[-3000:]
     got = json.loads(line[0].split(" ", 1)[1])
-    assert got["result"] == ["FINISHED"] and got["panel"]
-    assert got["core"] == "monalisa_plugin_core"  # Blender's Python loaded the core file itself
-    strip, = got["strips"]
+    assert got["installed"] == ["FINISHED"] and got["result"] == ["FINISHED"] and got["panel"]
+    assert got["core"] == "monalisa_plugin_core"  # Blender's Python loaded the core packed in the extension
+    assert got["core_file"].startswith(str(tmp_path / "user" / "extensions" / "user_default" / "monalisa"))
+    assert got["undo"] == ["REGISTER", "UNDO"] and got["correction"] == ["FLOAT", "FACTOR", 0.0, 1.0]
+    assert got["fps"] == "25" and got["ocio"].endswith("config.ocio")  # the scene's rate, Blender's OCIO config
+    assert got["poll_while_rendering"] is False and got["poll_after"] is True
+    assert got["modal_answers"] == [["PASS_THROUGH"], ["FINISHED"]] and got["modal_frames"] == [2, 2]
+    assert any(s and "frames (Esc cancels)" in s for s in got["statuses"]) and got["statuses"][-1] is None
+    assert got["escape"] == ["CANCELLED"] and got["cancelled_done"][0] < got["cancelled_done"][1]
+    strip, = got["strips"]  # the scene's frame range (set to the track's)
     assert strip["start"] == FRAMES[0] and strip["duration"] == len(FRAMES)
     assert strip["elements"] == [f"s.{f:04d}.exr" for f in FRAMES]
     # the sequencer shows the rendered frame: Blender's picture of it matches ours
@@ -169,7 +212,10 @@ def test_blender_addon_renders_headless(shot, tmp_path):
     assert np.corrcoef(seen.ravel(), ours.ravel())[0, 1] > 0.95 and np.abs(seen - ours).mean() < 8
     assert got["images"][0]["path"] == str(out.parent / "s.0000.exr")
     assert any("still" in m and "does not exist" in m for m in got["bad_result"])
-    rendered = frames_of(out.parent)
-    for f in FRAMES:  # the add-on's frames are the same bytes as the CLI's
-        assert rendered[f"s.{f:04d}.exr"] == (shot.reference / f"s.{f:04d}.exr").read_bytes()
+    import OpenImageIO as oiio
+
+    for f in FRAMES:  # the extension's frames are the CLI's pixels, named in Blender's colour spaces
+        mine, cli = oiio.ImageBuf(str(out.parent / f"s.{f:04d}.exr")), oiio.ImageBuf(str(shot.reference / f"s.{f:04d}.exr"))
+        assert np.array_equal(mine.get_pixels(), cli.get_pixels())
+        assert mine.spec().getattribute("monalisa:colorspace") == "Linear Rec.709"  # Blender's name for lin_rec709
     assert "MONALISA_UNREGISTERED True" in r.stdout
