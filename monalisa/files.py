@@ -77,27 +77,38 @@ def foreign_entries(folder, ours) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if not matches(p.name, ours))
 
 
+def temp_dir(folder, name: str) -> Path:
+    """A new empty folder ``folder/.NAME.~PID@HOST~XXXX.tmp`` (usual permissions), tagged with this
+    process: :func:`remove_stale_temps` removes it once the process is gone."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.{_tag()}", suffix=".tmp", dir=folder))
+    tmp.chmod(0o777 & ~_umask())
+    return tmp
+
+
 @contextlib.contextmanager
-def atomic_dir(path, ours=None):
+def atomic_dir(path, ours=None, replace: bool = True):
     """Yield a temporary folder beside ``path``; on success it becomes ``path``.
 
     ``ours``: glob patterns of the entries monalisa writes in ``path``. Entries of an existing
     ``path`` that match none of them are kept: the new entries are then moved in one by one
     (each atomically) and only stale entries of ours are removed. Without ``ours`` (or when every
     existing entry is ours) the whole folder is swapped. An existing *file* at ``path`` is refused.
+    With ``replace=False`` the folder is only ever created, never swapped or merged: when ``path``
+    exists by then, OSError (a non-empty folder is never replaced).
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: exists and is a file, not a folder; choose another output folder")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{_tag()}", suffix=".tmp", dir=path.parent))
-    tmp.chmod(0o777 & ~_umask())
+    tmp = temp_dir(path.parent, path.name)
     try:
         yield tmp
         for item in tmp.rglob("*"):  # some writers (safetensors) create 0600 files
-            if item.is_file():
+            if item.is_file() and not item.is_symlink() and item.stat().st_nlink == 1:  # a hard link is also another's
                 item.chmod(0o666 & ~_umask())
-        if path.exists() and ours is not None and foreign_entries(path, ours):
+        if not replace:
+            os.rename(tmp, path)  # fails on an existing non-empty folder or a file
+        elif path.exists() and ours is not None and foreign_entries(path, ours):
             _merge_into(tmp, path, ours)
         elif path.exists():
             old = path.with_name(f".{path.name}.old")

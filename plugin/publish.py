@@ -7,12 +7,24 @@ The plug-ins live one per file in ``plugin/pyblish/`` (found by pyblish through
 JSON file of the same dict.
 
 A publish lands in ``ROOT/NAME/vNNN/`` (``render/``, ``models/``, ``review/``, ``publish.json``),
-built under a hidden temporary name and renamed into place. The version number is one more than
-any ``vNNN`` entry already there, complete or not, so an existing version, even a half-written one
-left by a crash elsewhere, is never reused or overwritten.
+built in a hidden temporary folder and renamed into place (``monalisa.files.atomic_dir``). The
+version number is one more than any ``vNNN`` entry already there, complete or not, so an existing
+version, even a half-written one left by a crash elsewhere, is never reused or overwritten. The
+number is reserved by a hidden ``.vNNN.reserved`` link to that temporary folder.
 
-:func:`run_publish` reads pyblish's results (``pyblish.util.publish`` does not raise) and returns
-every failure with the plug-in's label and message.
+What a killed publish leaves (its temporary version folder ``.vNNN.~PID@HOST~XXXX.tmp``, its
+reservation, its staging folder ``.monalisa-publish.~PID@HOST~XXXX.tmp`` in the temp dir) is
+removed by the next publish to the same ``ROOT/NAME`` (:func:`clean_interrupted`), which says so.
+
+:func:`run_publish` runs the plug-ins stage by stage (collect, validate, extract, integrate),
+stops at the first stage with a failure, and returns every failure of that stage with the
+plug-in's label and its message on one line.
+
+For tests of kills: ``$MONALISA_PUBLISH_PAUSE=STEP`` makes a publish print
+``monalisa publish: paused at STEP`` on stderr and sleep at that step (``staged``: review media
+made, nothing reserved; ``reserved``: the number reserved, the version folder empty; ``filled``:
+the version complete under its temporary name; ``renamed``: in place, the reservation not yet
+removed).
 """
 
 from __future__ import annotations
@@ -22,10 +34,13 @@ import getpass
 import io
 import json
 import logging
+import math
 import os
 import re
 import shutil
+import sys
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,6 +54,9 @@ ENV_REQUEST = "MONALISA_PUBLISH"
 RENDER_FAMILY = "monalisa.render"
 MODEL_FAMILY = "monalisa.model"
 _VERSION = re.compile(r"^\.?v(\d{3,})(?:$|\.)")
+STAGING = "monalisa-publish"  # the staging folder's name in the temp dir: .monalisa-publish.~PID@HOST~XXXX.tmp
+ENV_PAUSE = "MONALISA_PUBLISH_PAUSE"
+MAX_FPS = 1000.0
 
 
 class PublishRequestError(InputError):
@@ -106,15 +124,42 @@ def checked_request(req: PublishRequest) -> PublishRequest:
         raise PublishRequestError(f"model folder {r.model} does not exist; give the exported model folder the render used (--model)")
     if r.identity:
         r.identity = need(r.identity, "identity", "give the baked identity .onnx the render used (--identity)")
+    try:
+        fps = float(r.fps)
+    except (TypeError, ValueError):
+        fps = math.nan
+    if not 0 < fps <= MAX_FPS:  # also refuses nan
+        raise PublishRequestError(f"frame rate {r.fps!r} must be above 0 and at most {MAX_FPS:g} "
+                                  "frames per second (--fps)")
+    r.fps = fps
     if not r.root:
         raise PublishRequestError("no publish root given (--to FOLDER)")
     r.root = str(Path(os.path.expanduser(r.root)).absolute())
-    if Path(r.root).exists() and not Path(r.root).is_dir():
-        raise PublishRequestError(f"publish root {r.root} is a file; choose a folder")
+    _check_root(Path(r.root))
     r.name = r.name or Path(r.render).name.split(".")[0] or Path(r.still).stem
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", r.name) or r.name.startswith("."):
         raise PublishRequestError(f"publish name {r.name!r} must be letters, digits, '_', '-' or '.' (--name)")
     return r
+
+
+def _check_root(root: Path) -> None:
+    """PublishRequestError unless versions can be written below ``root`` (created if missing)."""
+    base = root
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise PublishRequestError(f"publish root {root}: {base} is a file, not a folder; choose a folder (--to)")
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        raise PublishRequestError(f"publish root {root}: cannot write in {base} ({exc.strerror or exc}); "
+                                  "choose a writable folder (--to)") from None
+
+
+def one_line(text) -> str:
+    """``text`` on one line: its non-empty lines joined with "; " (OIIO errors span several)."""
+    return "; ".join(ln.strip() for ln in str(text).splitlines() if ln.strip())
 
 
 # ---------------------------------------------------------------- helpers the plug-ins share
@@ -164,7 +209,7 @@ def image_size(path) -> tuple:
 
     inp = oiio.ImageInput.open(str(path))
     if inp is None:
-        raise PublishRequestError(f"{path}: cannot be read as an image ({oiio.geterror()})")
+        raise PublishRequestError(f"{path}: cannot be read as an image ({one_line(oiio.geterror())})")
     try:
         spec = inp.spec()
         return spec.width, spec.height
@@ -225,18 +270,43 @@ def incomplete_versions(folder) -> list:
                   if re.fullmatch(r"v\d{3,}", e.name) and not (e / "publish.json").is_file())
 
 
-def reserve_version(folder) -> tuple:
-    """(number, reservation dir): an atomically reserved next version number."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        n = (max(version_numbers(folder), default=0)) + 1
-        marker = folder / f".v{n:03d}.reserved"
-        try:
-            os.mkdir(marker)
-            return n, marker
-        except FileExistsError:
-            continue
+def _reservation(folder: Path, number: int) -> Path:
+    return folder / f".v{number:03d}.reserved"
+
+
+def _reserve(folder: Path, number: int, tmp: Path) -> Path | None:
+    """Reserve ``number``: a link ``.vNNN.reserved`` -> our temporary folder, made atomically
+    (exactly one process can make it). None when the number is taken."""
+    link = _reservation(folder, number)
+    try:
+        os.symlink(tmp.name, link)
+    except FileExistsError:
+        return None
+    return link
+
+
+def clean_interrupted(parent) -> list:
+    """Remove what killed publishes of ``parent`` (ROOT/NAME) left: their temporary version folders,
+    their reservations and their staging folders in the temp dir (pid-tagged, process gone; a
+    live publish's are left alone). Returns the paths removed."""
+    from monalisa.files import remove_stale_temps
+
+    parent = Path(parent)
+    removed = [*remove_stale_temps(tempfile.gettempdir(), STAGING), *remove_stale_temps(parent)]
+    if parent.is_dir():
+        for entry in sorted(parent.iterdir()):
+            # a reservation whose temporary folder is gone: its publish was killed, or has just renamed
+            if re.fullmatch(r"\.v\d{3,}\.reserved", entry.name) and entry.is_symlink() and not entry.exists():
+                entry.unlink(missing_ok=True)
+                removed.append(entry)
+    return removed
+
+
+def pause(step: str) -> None:
+    """Sleep here when $MONALISA_PUBLISH_PAUSE names ``step`` (for tests that kill a publish)."""
+    if os.environ.get(ENV_PAUSE) == step:
+        print(f"monalisa publish: paused at {step}", file=sys.stderr, flush=True)
+        time.sleep(3600)
 
 
 def _place(src, dst) -> None:
@@ -247,53 +317,72 @@ def _place(src, dst) -> None:
         shutil.copy2(src, dst)
 
 
+def _fill(tmp: Path, context, number: int) -> None:
+    """Write the version's files into ``tmp``: render/, models/, review/, publish.json."""
+    from monalisa import __version__
+
+    req = request_from(context)
+    files = {}
+    manifest = {"format": "monalisa.publish", "version": number, "name": req.name, "user": getpass.getuser(),
+                "monalisa_version": __version__, "comment": req.comment, "request": req.to_dict(),
+                "files": files}
+    for instance in context:
+        family = instance.data.get("family")
+        if family == RENDER_FAMILY:
+            (tmp / "render").mkdir(exist_ok=True)
+            for src in instance.data["files"].values():
+                dst = tmp / "render" / Path(src).name
+                _place(src, dst)
+                files[f"render/{dst.name}"] = sha256(dst)
+            manifest["frames"] = instance.data["frames"]
+            manifest["provenance"] = instance.data.get("provenance", {})
+            for src in instance.data.get("review", {}).values():
+                (tmp / "review").mkdir(exist_ok=True)
+                dst = tmp / "review" / Path(src).name
+                shutil.copy2(src, dst)
+                files[f"review/{dst.name}"] = sha256(dst)
+        elif family == MODEL_FAMILY:
+            (tmp / "models").mkdir(exist_ok=True)
+            src = instance.data["path"]
+            dst = tmp / "models" / Path(src).name
+            _place(src, dst)
+            files[f"models/{dst.name}"] = instance.data["sha256"]
+    (tmp / "publish.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+class _Taken(Exception):
+    """The version number was reserved by another publish first."""
+
+
 def integrate(context) -> Path:
     """Write ROOT/NAME/vNNN atomically from the context's instances; returns the version folder."""
-    from monalisa import __version__
+    from monalisa.files import atomic_dir
 
     req = request_from(context)
     parent = Path(req.root) / req.name
     for name in incomplete_versions(parent):
         log.warning("%s/%s has no publish.json (half-written?); it is left alone and not reused", parent, name)
-    number, marker = reserve_version(parent)
-    final = parent / f"v{number:03d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".v{number:03d}.", suffix=".tmp", dir=parent))
-    try:
-        files = {}
-        manifest = {"format": "monalisa.publish", "version": number, "name": req.name, "user": getpass.getuser(),
-                    "monalisa_version": __version__, "comment": req.comment, "request": req.to_dict(),
-                    "files": files}
-        for instance in context:
-            family = instance.data.get("family")
-            if family == RENDER_FAMILY:
-                (tmp / "render").mkdir(exist_ok=True)
-                for src in instance.data["files"].values():
-                    dst = tmp / "render" / Path(src).name
-                    _place(src, dst)
-                    files[f"render/{dst.name}"] = sha256(dst)
-                manifest["frames"] = instance.data["frames"]
-                manifest["provenance"] = instance.data.get("provenance", {})
-                for src in instance.data.get("review", {}).values():
-                    (tmp / "review").mkdir(exist_ok=True)
-                    dst = tmp / "review" / Path(src).name
-                    shutil.copy2(src, dst)
-                    files[f"review/{dst.name}"] = sha256(dst)
-            elif family == MODEL_FAMILY:
-                (tmp / "models").mkdir(exist_ok=True)
-                src = instance.data["path"]
-                dst = tmp / "models" / Path(src).name
-                _place(src, dst)
-                files[f"models/{dst.name}"] = instance.data["sha256"]
-        (tmp / "publish.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        mask = os.umask(0)
-        os.umask(mask)
-        tmp.chmod(0o777 & ~mask)
-        os.rename(tmp, final)  # the reservation guarantees nobody else takes this number
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(marker, ignore_errors=True)
-    return final
+    parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        number = max(version_numbers(parent), default=0) + 1
+        final, link = parent / f"v{number:03d}", None
+        try:
+            # created by rename, never replacing: the reservation keeps other publishes off this number
+            with atomic_dir(final, replace=False) as tmp:
+                link = _reserve(parent, number, tmp)
+                if link is None:
+                    raise _Taken
+                pause("reserved")
+                _fill(tmp, context, number)
+                pause("filled")
+        except _Taken:
+            continue
+        else:
+            pause("renamed")
+            return final
+        finally:
+            if link is not None:
+                link.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- driver
@@ -321,6 +410,7 @@ class PublishResult:
     version_dir: Path | None
     plugins: list
     instances: list
+    cleaned: list = field(default_factory=list)  # what interrupted publishes left, removed first
 
     @property
     def ok(self) -> bool:
@@ -329,14 +419,20 @@ class PublishResult:
 
 @contextlib.contextmanager
 def _quiet_pyblish():
-    """pyblish prints each failure's traceback (its own stream handler, a print and log.exception);
-    the driver reports failures itself, one line each. Tracebacks stay at debug level."""
+    """pyblish prints each failure's traceback (its own stream handler, a print and log.exception),
+    and its plug-ins log at INFO; the driver reports failures itself, one line each. Unless the
+    root logger is at DEBUG (``monalisa --verbose``), only warnings reach the log's handlers."""
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
     root = logging.getLogger("pyblish")
     handlers, levels = root.handlers[:], {}
     root.handlers[:] = []
     for name in ("pyblish.plugin", "pyblish.logic", "pyblish.util"):
         levels[name] = logging.getLogger(name).level
-        logging.getLogger(name).setLevel(logging.CRITICAL if not log.isEnabledFor(logging.DEBUG) else logging.DEBUG)
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    # pyblish sets the root logger to DEBUG while a plug-in runs: raise the handlers instead
+    shown = {h: h.level for h in logging.getLogger().handlers}
+    for h in shown:
+        h.setLevel(max(h.level, logging.DEBUG if verbose else logging.WARNING))
     try:
         with contextlib.redirect_stdout(io.StringIO()) as printed:
             yield
@@ -344,6 +440,8 @@ def _quiet_pyblish():
         root.handlers[:] = handlers
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+        for h, level in shown.items():
+            h.setLevel(level)
         if printed.getvalue().strip():
             log.debug("pyblish printed: %s", printed.getvalue().strip())
 
@@ -364,32 +462,46 @@ def discover(extra=()) -> list:
     return pyblish.api.discover(paths=plugin_paths(extra))
 
 
+def _failures(context) -> list:
+    out = []
+    for r in context.data.get("results", []):
+        if r["success"] or r["error"] is None:
+            continue
+        plugin = r["plugin"]
+        out.append(Failure(getattr(plugin, "label", None) or plugin.__name__,
+                           r["instance"].name if r["instance"] is not None else "",
+                           one_line(r["error"]) or type(r["error"]).__name__, float(plugin.order)))
+    return out
+
+
 def run_publish(req: PublishRequest, extra_paths=()) -> PublishResult:
-    """Run every discovered plug-in on ``req``; failures are returned, never raised."""
+    """Run every discovered plug-in on ``req``, stage by stage: a stage with a failure stops the
+    publish there (nothing is integrated); its failures are returned, never raised."""
     try:
         import pyblish.api
         import pyblish.util
     except ImportError:
         raise MonalisaError("pyblish-base is not installed; `pip install pyblish-base`") from None
+    from monalisa.files import temp_dir
+
     req = checked_request(req)
+    cleaned = clean_interrupted(Path(req.root) / req.name)
     plugins = discover(extra_paths)
     context = pyblish.api.Context()
     context.data[REQUEST_KEY] = req.to_dict()
-    staging = Path(tempfile.mkdtemp(prefix="monalisa-publish-"))
+    staging = temp_dir(tempfile.gettempdir(), STAGING)
     context.data["stagingDir"] = str(staging)
+    failures = []
     try:
         with _quiet_pyblish():
-            pyblish.util.publish(context=context, plugins=plugins)
+            for stage in (pyblish.util.collect, pyblish.util.validate, pyblish.util.extract, pyblish.util.integrate):
+                if stage is pyblish.util.integrate:
+                    pause("staged")
+                stage(context=context, plugins=plugins)
+                failures = _failures(context)
+                if failures:
+                    break
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    failures = []
-    for r in context.data.get("results", []):
-        if r["success"] or r["error"] is None:
-            continue
-        plugin = r["plugin"]
-        first = str(r["error"]).strip().splitlines()
-        failures.append(Failure(getattr(plugin, "label", None) or plugin.__name__,
-                                r["instance"].name if r["instance"] is not None else "",
-                                first[0] if first else type(r["error"]).__name__, float(plugin.order)))
     version = context.data.get("monalisa.versionDir")
-    return PublishResult(failures, Path(version) if version else None, plugins, [i.name for i in context])
+    return PublishResult(failures, Path(version) if version else None, plugins, [i.name for i in context], cleaned)

@@ -2,8 +2,11 @@
 
   monalisa publish --render shot.####.exr --still still.png --track track.json --to /publish [--name sh010]
 
-Exit 0 when a version was written (its folder is the last line), 2 when a validator rejected the
-render (each failing validator is printed with its reason), 1 when extraction or integration failed.
+Exit 0 when a version was written (its folder is the last line), 2 for a bad request or when a
+collector or validator rejected the render (each failing plug-in is printed on one line with its
+reason, the last line of stderr), 1 when extraction or integration failed. What an interrupted
+publish of the same name left is removed first, one stdout line each. pyblish's own log only
+with ``monalisa --verbose``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ def run(args) -> int:
                          track=args.track, model=args.model, identity=args.identity, fps=args.fps,
                          comment=args.comment)
     result = run_publish(req, extra_paths=args.plugin_path)
+    for path in result.cleaned:
+        print(f"monalisa publish: removed {path} (left by an interrupted publish)")
     if result.failures:
         for failure in result.failures:
             print(f"monalisa publish: {failure.stage} failed: {failure.line()}", file=sys.stderr)
