@@ -13,6 +13,9 @@ Torch-free. Images are uint8 (H, W, 3) RGB; landmarks float32 (68, 2) in image p
   (``face_recognition_models``): AKD = mean distance between the points found on the prediction
   crop and on the truth crop (same box, crop px); CSIM = cosine of the descriptors on full frames.
 - :func:`flicker`: frame-to-frame change of the predicted face minus that of the true face.
+- :func:`mouth_opening`, :func:`landmark_error`, :meth:`FaceAnalyser.near`: the landmark measures of
+  cross-reenactment and of the smoothing benchmark (the face found on an output near where it was
+  meant to be, its distance from the intended points in inter-ocular distances, its mouth opening).
 """
 from __future__ import annotations
 
@@ -137,6 +140,27 @@ class FaceAnalyser:
         x1, y1 = np.ceil(points.max(axis=0))
         return (int(x0), int(y0), int(x1), int(y1))
 
+    def near(self, rgb, expected, size: int = 320):
+        """dlib's 68 points of the face on ``rgb`` nearest ``expected`` (68, 2), or None when no face is
+        found there. HOG runs on a square around the expected points scaled to ``size`` px (the face
+        about a third of it); the points are fitted at full resolution in the box found."""
+        import cv2
+
+        rgb, expected = _rgb(rgb, "face image"), np.asarray(expected, np.float64)
+        lo, hi = expected.min(0), expected.max(0)
+        centre, side = (lo + hi) / 2, 2.6 * float((hi - lo).max())
+        scale = size / side
+        m = np.array([[scale, 0, size / 2 - scale * centre[0]], [0, scale, size / 2 - scale * centre[1]]])
+        patch = cv2.warpAffine(rgb, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+        rects, _, _ = self._det.run(patch, 0, 0.0)
+        if not len(rects):
+            return None
+        boxes = [np.array([r.left(), r.top(), r.right(), r.bottom()], np.float64) for r in rects]
+        box = min(boxes, key=lambda b: np.hypot((b[0] + b[2]) / 2 - size / 2, (b[1] + b[3]) / 2 - size / 2))
+        x0, y0 = (box[:2] - m[:, 2]) / scale
+        x1, y1 = (box[2:] - m[:, 2]) / scale
+        return self.points(rgb, (x0, y0, x1, y1))
+
     def _shape(self, rgb, box):
         return self._sp(rgb, self._dlib.rectangle(*(int(v) for v in box)))
 
@@ -164,6 +188,30 @@ class FaceAnalyser:
         """Cosine of the dlib descriptors of prediction and truth (full frames, the truth's box)."""
         d = self.descriptor(pred_frame, ref.frame_box)
         return cosine(d, ref.descriptor)
+
+
+def mouth_opening(points) -> float:
+    """Inner-lip height / mouth width: the mean gap of the pairs 61-67, 62-66, 63-65 measured along the
+    face's own "down" (perpendicular to the mouth corners 48-54), so lips that cross read negative."""
+    p = np.asarray(points, np.float64)
+    across = p[54] - p[48]
+    width = max(float(np.linalg.norm(across)), 1e-9)
+    down = np.array([-across[1], across[0]]) / width
+    return float(((p[[67, 66, 65]] - p[[61, 62, 63]]) @ down).mean() / width)
+
+
+def landmark_error(found, intended) -> float:
+    """Mean distance of ``found`` from ``intended`` (68, 2), in inter-ocular distances of ``intended``."""
+    found, intended = np.asarray(found, np.float64), np.asarray(intended, np.float64)
+    return float(np.linalg.norm(found - intended, axis=1).mean() / max(np.linalg.norm(intended[45] - intended[36]), 1e-9))
+
+
+def correlation(a, b) -> float:
+    """Pearson correlation of two series (NaN when either is constant)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
 
 
 def cosine(a, b) -> float:

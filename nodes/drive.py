@@ -14,13 +14,15 @@ import numpy as np
 from monalisa.errors import ConfigError
 from monalisa.nodes.landmarks import inter_ocular
 from monalisa.nodes.retarget import retarget
-from monalisa.nodes.smooth import OneEuro, one_euro
+from monalisa.nodes.smooth import Cutoffs, zero_phase
 
 log = logging.getLogger(__name__)
 
 MODES = ("relative", "absolute")
 #: a driven face whose eye distance leaves [1/RANGE, RANGE] x the still's is not usable
 SCALE_RANGE = 3.0
+#: frame rate of a track that does not give one
+DEFAULT_FPS = 24.0
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,15 @@ def drive(track, still_points, mode: str = "relative", smooth: bool = True, stre
 
     relative: the plate's expression and head motion relative to its first usable frame, applied to
     the still's own landmarks scaled to its face; absolute: the plate's points mapped so its first
-    usable frame lands on the still's face. ``smooth`` runs the One-Euro filter over the whole track
-    (skipped when the track says it is already smoothed); ``strength`` > 1 smooths more.
+    usable frame lands on the still's face. ``smooth`` runs the zero-phase filter
+    (``nodes.smooth.zero_phase``) over the whole track at the track's frame rate (``fps`` overrides it;
+    24 when neither says), skipped when the track says it is already smoothed; ``strength`` > 1
+    smooths more (every cutoff divided by it).
     """
     if mode not in MODES:
         raise ConfigError(f"retarget mode {mode!r} is unknown; use {' or '.join(MODES)}")
-    if strength <= 0:
-        raise ConfigError(f"smoothing strength must be > 0, got {strength}")
+    if not 0 < strength < float("inf"):
+        raise ConfigError(f"smoothing strength must be a number above 0, got {strength}")
     points = np.asarray(track.points, np.float32)
     usable, reasons = _plate_usable(points, track.image_size)
     if not usable.any():
@@ -80,11 +84,11 @@ def drive(track, still_points, mode: str = "relative", smooth: bool = True, stre
                              f"({reasons[0]}); re-track the plate")
     good = np.nonzero(usable)[0]
     if smooth and "smoothing" not in track.provenance:
-        rate = float(fps or track.provenance.get("fps") or 24.0)
+        rate = float(fps or getattr(track, "fps", None) or track.provenance.get("fps") or DEFAULT_FPS)
         filled = points.copy()
         for i in np.nonzero(~usable)[0]:  # hold the nearest usable frame so the filter never sees junk
             filled[i] = points[good[np.argmin(np.abs(good - i))]]
-        points = one_euro(filled, rate, OneEuro(min_cutoff=1.0 / strength, beta=1.0 / strength))
+        points = zero_phase(filled, rate, Cutoffs().scaled(strength))
     neutral = points[good[0]]
     still = np.asarray(still_points, np.float32)
     still_eyes = inter_ocular(still)

@@ -76,7 +76,7 @@ INPUTS = (
 )
 PARAMETERS = (
     Port("frames", "frames", "frames to render (default: the track's)"),
-    Port("smooth", "bool", "One-Euro filter the track", True),
+    Port("smooth", "bool", "smooth the track (zero-phase, per region)", True),
     Port("smooth_strength", "float", "> 1 smooths more", 1.0),
     Port("retarget", "choice", "relative: the plate's motion on the still's own face; absolute", "relative",
          ("relative", "absolute")),

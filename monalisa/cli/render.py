@@ -47,8 +47,8 @@ def add_parser(sub):
     p.add_argument("--retarget", choices=("relative", "absolute"), default="relative",
                    help="relative (default): the plate's expression and head motion applied to the still's own "
                    "face; absolute: the plate's landmarks mapped onto the still")
-    p.add_argument("--no-smooth", dest="smooth", action="store_false", help="do not One-Euro filter the track")
-    p.add_argument("--smooth-strength", type=float, default=1.0, metavar="S", help="> 1 smooths more (default 1)")
+    p.add_argument("--no-smooth", dest="smooth", action="store_false", help="do not smooth the track")
+    p.add_argument("--smooth-strength", type=float, default=1.0, metavar="S", help="> 1 smooths more: every cutoff divided by S (default 1)")
     p.add_argument("--feather", type=float, default=0.25, metavar="F", help="matte feather in eye distances "
                    "(default 0.25)")
     p.add_argument("--batch", type=int, default=4, metavar="N", help="frames per inference batch (default 4)")

@@ -3,7 +3,7 @@ import pytest
 
 from monalisa.nodes.landmarks import inter_ocular
 from monalisa.nodes.retarget import retarget
-from monalisa.nodes.smooth import OneEuro, jitter, lag, one_euro
+from monalisa.nodes.smooth import Cutoffs, OneEuro, jitter, lag, lowpass, one_euro, zero_phase
 
 
 def _face(seed, w=1.0):
@@ -66,3 +66,77 @@ def test_one_euro_lowers_jitter_on_real_track(shared_file):
     tr = track_plate(clip, end=60)
     smooth = one_euro(tr.points, 25.0)
     assert jitter(smooth) < 0.6 * jitter(tr.points)
+
+
+def _talking(n=120, fps=25.0, noise=0.6, seed=0):
+    """A face turning and nodding, its mouth opening for 4 frames every second, with detector noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fps
+    face = _face(3)
+    face[60:68] = [(115, 202), (125, 200), (135, 199), (145, 200), (155, 202), (145, 204), (135, 205), (125, 204)]
+    truth = np.empty((n, 68, 2))
+    for i in range(n):
+        p = face.copy()
+        p[[61, 62, 63]] -= (0, 4 * (i % int(fps) in (10, 11, 12, 13)))  # upper inner lip up ...
+        p[[65, 66, 67]] += (0, 6 * (i % int(fps) in (10, 11, 12, 13)))  # ... lower inner lip down
+        truth[i] = _move(p, 0.15 * np.sin(2 * np.pi * 0.4 * t[i]), (30 * np.sin(2 * np.pi * 0.3 * t[i]), 0))
+    return truth, truth + rng.normal(0, noise, truth.shape)
+
+
+def _opening(p):
+    return np.linalg.norm(p[:, 66] - p[:, 62], axis=-1)
+
+
+def test_zero_phase_removes_jitter_and_keeps_the_mouth():
+    truth, noisy = _talking()
+    smooth = zero_phase(noisy, 25.0)
+    assert jitter(smooth) < 0.4 * jitter(noisy)
+    assert lag(truth, smooth) == 0
+    # a 4-frame mouth opening keeps most of its height; the causal One-Euro filter loses more and lags
+    peaks = np.arange(len(truth)) % 25 == 11
+    kept = _opening(smooth)[peaks].mean() - _opening(truth)[~peaks].mean()
+    full = _opening(truth)[peaks].mean() - _opening(truth)[~peaks].mean()
+    euro = _opening(one_euro(noisy, 25.0))[peaks].mean() - _opening(truth)[~peaks].mean()
+    assert kept > 0.8 * full and euro < 0.7 * full
+    # the head's motion (a turn and a sway) goes through: mean error well under a pixel
+    assert np.linalg.norm(smooth - truth, axis=-1).mean() < 0.5
+
+
+def test_zero_phase_regions_strength_and_short_tracks():
+    truth, noisy = _talking(seed=1)
+    default = zero_phase(noisy, 25.0)
+    steadier = zero_phase(noisy, 25.0, Cutoffs().scaled(2.0))
+    assert jitter(steadier) < jitter(default)
+    # the outline (jaw) is smoothed more than the lips: less of its noise is left
+    left = lambda s, idx: np.diff(s[:, idx] - truth[:, idx], axis=0).std()  # noqa: E731
+    assert left(default, list(range(0, 17))) < 0.8 * left(default, list(range(48, 68)))
+    # a still face stays put; tracks of 1-2 frames come back unchanged
+    still = np.repeat(_face(4)[None], 30, axis=0)
+    assert np.allclose(zero_phase(still, 24.0), still, atol=1e-3)
+    assert np.allclose(zero_phase(noisy[:2], 24.0), noisy[:2], atol=1e-4)
+    # a cutoff above the Nyquist frequency leaves that part unfiltered
+    assert np.allclose(lowpass(noisy[:, 0], 30.0, 24.0), noisy[:, 0])
+
+
+def test_drive_smoothing_rate_strength_and_off():
+    from monalisa.errors import ConfigError
+    from monalisa.nodes.drive import drive
+    from monalisa.nodes.trackfile import Track
+
+    truth, noisy = _talking(seed=2)
+    track = Track(np.arange(len(noisy)), noisy.astype(np.float32), (400, 400), provenance={})
+    still = _face(3)
+    off = drive(track, still, smooth=False).points
+    on = drive(track, still).points
+    strong = drive(track, still, strength=3.0).points
+    assert jitter(strong) < jitter(on) < 0.5 * jitter(off)
+    # the track's frame rate drives the filter (24 when it gives none): the same cutoffs in Hz are a
+    # lower fraction of 100 fps (steadier per frame), a higher one of 12 fps
+    track.provenance["fps"] = 100.0
+    assert jitter(drive(track, still).points) < 0.6 * jitter(on)
+    track.provenance["fps"] = 12.0
+    assert jitter(drive(track, still).points) > 1.5 * jitter(on)
+    assert np.allclose(drive(track, still, fps=24.0).points, on)
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="smoothing strength"):
+            drive(track, still, strength=bad)
