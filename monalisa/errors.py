@@ -17,6 +17,7 @@ __all__ = [
     "ConfigError",
     "IdentityPackError",
     "TrackFileError",
+    "FrameError",
     "ModelFormatError",
     "BackendUnavailableError",
     "ExportError",
@@ -71,6 +72,10 @@ class IdentityPackError(InputError):
 
 class TrackFileError(InputError):
     """A landmark track file that is malformed."""
+
+
+class FrameError(InputError):
+    """A frame range or frame-number pattern that cannot be read (monalisa.nodes.frames)."""
 
 
 class ModelFormatError(InputError):

@@ -1,16 +1,14 @@
 """Read frames from a movie (PyAV), an image sequence (OpenImageIO) or a still, as RGB uint8."""
 
-import glob
 import os
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from monalisa.errors import MediaError
+from monalisa.nodes import frames as grammar
 
 MOVIE_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf"}
-_PATTERN = re.compile(r"(#+|@+|%0(\d+)d)")
 
 
 @dataclass(frozen=True)
@@ -28,25 +26,14 @@ def _is_movie(path):
 
 
 def _sequence_files(path):
-    """{frame: file} for a sequence pattern, or None if ``path`` has no frame pattern."""
+    """{frame: file} for a sequence pattern (monalisa.nodes.frames), or None if ``path`` is one file."""
     path = str(path)
-    m = None
-    for m in _PATTERN.finditer(os.path.basename(path)):
-        pass
-    if m is None:
+    if not grammar.has_pattern(path) or os.path.isfile(path):
         return None
-    base = os.path.basename(path)
-    prefix, suffix = base[: m.start()], base[m.end():]
-    folder = os.path.dirname(path) or "."
-    rx = re.compile(re.escape(prefix) + r"(-?\d+)" + re.escape(suffix) + r"$")
-    files = {}
-    for f in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*" + glob.escape(suffix))):
-        hit = rx.match(os.path.basename(f))
-        if hit:
-            files[int(hit.group(1))] = f
+    files = grammar.sequence_files(path)
     if not files:
         raise MediaError(f"{path}: no frames on disk match this sequence pattern; check the folder and padding")
-    return dict(sorted(files.items()))
+    return files
 
 
 @dataclass(frozen=True)

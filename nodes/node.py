@@ -36,6 +36,7 @@ from monalisa.files import sha256_file
 from monalisa.nodes import colour, trackfile
 from monalisa.nodes.drive import drive
 from monalisa.nodes.facecrop import model_crop, to_model
+from monalisa.nodes.frames import format_frames
 from monalisa.nodes.media import Still, read_still
 from monalisa.nodes.models import load_render_model
 from monalisa.nodes.paste import FEATHER, composite, face_matte
@@ -198,7 +199,7 @@ class AnimatePortrait:
         missing = [f for f in frames if f not in have]
         if missing:
             src = self.track.provenance.get("source", "the track")
-            raise TrackFileError(f"frames {_ranges(missing)} are not in {src} (it has {_ranges(self.frames)}); "
+            raise TrackFileError(f"frames {format_frames(missing)} are not in {src} (it has {format_frames(self.frames)}); "
                                  "ask for frames the track has")
         return frames
 
@@ -282,17 +283,3 @@ class AnimatePortrait:
                 matte = np.maximum(matte, reach)
         motion = motion_vectors(self.mesh, points, self.driving.next_points(i), triangle)
         return FrameResult(frame, rgb, alpha, matte, motion, False, meta)
-
-
-def _ranges(frames) -> str:
-    """[1, 2, 3, 7] -> '1-3, 7'."""
-    out, frames = [], sorted(frames)
-    start = prev = frames[0]
-    for f in frames[1:] + [None]:
-        if f is not None and f == prev + 1:
-            prev = f
-            continue
-        out.append(f"{start}" if start == prev else f"{start}-{prev}")
-        if f is not None:
-            start = prev = f
-    return ", ".join(out)

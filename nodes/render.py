@@ -19,6 +19,7 @@ from tqdm import tqdm
 from monalisa.errors import InputError, MonalisaError
 from monalisa.files import remove_stale_temps, sha256_file
 from monalisa.nodes import colour, trackfile
+
 from monalisa.nodes.writer import check_output, frame_path, read_header, sequence_stem, write_frame
 
 log = logging.getLogger(__name__)
@@ -66,24 +67,6 @@ class Summary:
         fps = self.written / self.seconds if self.seconds > 0 else 0.0
         failed = f", {self.failed} FAILED" if self.failed else ""
         return f"{self.written} written, {self.skipped} skipped, {self.flagged} flagged{failed}, {fps:.1f} fps"
-
-
-def parse_frames(text: str) -> list:
-    """'1001-1100' | '1001' | '1001-1010,1020' -> sorted frame numbers; InputError when malformed."""
-    frames = set()
-    for part in str(text).replace(" ", "").split(","):
-        try:
-            if "-" in part[1:]:
-                cut = part.index("-", 1)
-                lo, hi = int(part[:cut]), int(part[cut + 1:])
-                if hi < lo:
-                    raise ValueError
-                frames.update(range(lo, hi + 1))
-            else:
-                frames.add(int(part))
-        except ValueError:
-            raise InputError(f"--frames {text!r}: expected frame numbers like 1001-1100 or 1001,1005-1010") from None
-    return sorted(frames)
 
 
 def _frames_hint(job: RenderJob) -> int:

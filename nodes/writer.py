@@ -9,41 +9,31 @@ folder and is renamed into place; ``monalisa.files.remove_stale_temps`` clears w
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
 from monalisa.errors import InputError, MediaError
+from monalisa.nodes import frames as grammar
 
-PATTERN = re.compile(r"(#+|@+|%0?(\d*)d)")
 FLOAT_FORMATS = {".exr": "openexr"}
 DISPLAY_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
 EXR_CHANNELS = ("R", "G", "B", "A", "matte", "motion.u", "motion.v")
 
 
 def has_pattern(path) -> bool:
-    return PATTERN.search(os.path.basename(str(path))) is not None
+    return grammar.has_pattern(path)
 
 
 def sequence_stem(pattern) -> Path:
     """``out/mona.####.exr`` -> ``out/mona``: where files about the whole sequence go (``mona.track.json``...)."""
-    name = Path(pattern).name
-    stem = (PATTERN.split(name)[0].rstrip("._-") if has_pattern(name) else "") or Path(name).stem
-    return Path(pattern).parent / stem
+    return Path(grammar.sequence_stem(pattern))
 
 
 def frame_path(pattern, frame: int) -> Path:
-    """``out.####.exr`` / ``out.%04d.exr`` / ``out.@@@@.exr`` -> ``out.1001.exr``; #### means 4 digits."""
-    name = os.path.basename(str(pattern))
-    hits = list(PATTERN.finditer(name))
-    if not hits:
-        return Path(pattern)
-    m = hits[-1]
-    token = m.group(1)
-    width = len(token) if token[0] in "#@" else int(m.group(2) or 0)
-    text = f"-{abs(frame):0{width}d}" if frame < 0 else f"{frame:0{width}d}"
-    return Path(os.path.dirname(str(pattern))) / (name[: m.start()] + text + name[m.end():])
+    """``out.####.exr`` / ``out.%04d.exr`` / ``out.%d.exr`` / ``out.@@@@.exr`` -> ``out.1001.exr`` (see
+    monalisa.nodes.frames); a name without a frame token is the one file of a single-frame render."""
+    return Path(grammar.frame_path(pattern, frame)) if has_pattern(pattern) else Path(pattern)
 
 
 def check_output(pattern, frames) -> Path:
@@ -53,7 +43,9 @@ def check_output(pattern, frames) -> Path:
     if ext not in FLOAT_FORMATS and ext not in DISPLAY_FORMATS:
         raise InputError(f"--out {pattern}: unknown image type {ext or '(none)'}; use .exr (or .png, .jpg, .tif "
                          "for previews)")
-    if len(frames) > 1 and not has_pattern(pattern):
+    if has_pattern(pattern):
+        grammar.parse_pattern(pattern)  # one token, a sane padding
+    elif len(frames) > 1:
         raise InputError(f"--out {pattern}: {len(frames)} frames need a frame-number pattern in the name, "
                          f"e.g. {pattern.with_name(pattern.stem + '.####' + pattern.suffix)}")
     folder = pattern.parent if str(pattern.parent) else Path(".")

@@ -12,8 +12,8 @@ importable): one line naming the value and what to do.
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -34,7 +34,6 @@ __all__ = [
 
 DEVICES = ("cpu", "cuda")
 RETARGETS = ("relative", "absolute")
-_PATTERN = re.compile(r"(#+|@+|%0?(\d*)d)")
 
 
 class HostInputError(_Base):
@@ -119,71 +118,57 @@ KNOBS = (
 _DEFAULTS = {k.name: k.default for k in KNOBS}
 
 
-def parse_frames(spec) -> list:
-    """ "1001-1004,1010" -> [1001, 1002, 1003, 1004, 1010] (sorted, unique). "N-N" is one frame."""
-    text = str(spec).strip()
-    if not text:
-        raise HostInputError("frame range is empty; give frames like 1001-1100")
-    frames = set()
-    for part in text.split(","):
-        part = part.strip()
-        m = re.fullmatch(r"(-?\d+)(?:\s*-\s*(-?\d+))?(?::(\d+))?", part)
-        if not m:
-            raise HostInputError(f"frame range {text!r}: cannot read {part!r}; write it like 1001-1100 or 1001-1010,1020")
-        a = int(m.group(1))
-        b = int(m.group(2)) if m.group(2) is not None else a
-        step = int(m.group(3) or 1)
-        if b < a or step < 1:
-            raise HostInputError(f"frame range {text!r}: {part!r} runs backwards; write first-last")
-        frames.update(range(a, b + 1, step))
-    return sorted(frames)
+def _shared(name: str):
+    """A standard-library module of monalisa.nodes that the hosts run as the CLI does (``frames``, the
+    frame grammar): imported from monalisa when this Python has it, else loaded by path from beside
+    this file (the Blender extension carries it there, plugin/blender/package.py) or from
+    ``<this folder>/../nodes/`` (a source checkout: plugin/ and nodes/; an installed package:
+    monalisa/plugin/ and monalisa/nodes/). Either way it is the very file the CLI imports."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"monalisa.nodes.{name}")
+    except ImportError:
+        pass
+    key = f"monalisa_{name}"
+    if key in sys.modules:
+        return sys.modules[key]
+    import importlib.util
+
+    here = Path(__file__).resolve().parent
+    places = (here / f"{name}.py", here.parent / "nodes" / f"{name}.py")
+    path = next((p for p in places if p.is_file()), None)
+    if path is None:
+        raise ImportError(f"monalisa: {name}.py is in none of {', '.join(map(str, places))}; load core.py from a "
+                          "monalisa checkout or installation, or install the packaged Blender extension")
+    spec = importlib.util.spec_from_file_location(key, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[key] = module
+    spec.loader.exec_module(module)
+    return module
 
 
-def format_frames(frames) -> str:
-    """[1001, 1002, 1003, 1010] -> "1001-1003,1010"."""
-    frames = sorted(set(int(f) for f in frames))
-    parts, start = [], None
-    for i, f in enumerate(frames):
-        if start is None:
-            start = f
-        if i + 1 == len(frames) or frames[i + 1] != f + 1:
-            parts.append(f"{start}" if start == f else f"{start}-{f}")
-            start = None
-    return ",".join(parts)
+_frames = _shared("frames")
 
 
-def _pattern_token(pattern: str):
-    matches = list(_PATTERN.finditer(Path(pattern).name))
-    if len(matches) != 1:
-        raise HostInputError(f"output {pattern!r}: the file name needs exactly one frame number token "
-                             "(#### , %04d or @@@@), e.g. shot.####.exr")
-    return matches[0]
+def _host_error(function):
+    """``function`` of the frame grammar with its FrameError raised as HostInputError (what hosts catch)."""
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except _frames.FrameError as exc:
+            raise HostInputError(str(exc)) from None
+
+    return call
 
 
-def _padding(token) -> int:
-    text = token.group(1)
-    if text[0] in "#@":
-        return len(text)
-    return int(token.group(2) or 0)
-
-
-def frame_path(pattern, frame: int) -> str:
-    """The file of ``frame`` for ``pattern`` (#### = 4 digits, %04d, @@@@)."""
-    pattern = str(pattern)
-    token = _pattern_token(pattern)
-    name = Path(pattern).name
-    frame, pad = int(frame), _padding(token)
-    number = f"-{abs(frame):0{pad}d}" if frame < 0 else f"{frame:0{pad}d}"  # as monalisa.nodes.writer
-    return str(Path(pattern).with_name(name[: token.start()] + number + name[token.end():]))
-
-
-def pattern_for(pattern, style: str) -> str:
-    """The same sequence in a host's notation: "printf" (%04d, Nuke's Read) or "hash" (####)."""
-    token = _pattern_token(str(pattern))
-    name = Path(pattern).name
-    pad = _padding(token)
-    new = f"%0{pad}d" if style == "printf" else "#" * pad
-    return str(Path(pattern).with_name(name[: token.start()] + new + name[token.end():]))
+parse_frames = _host_error(_frames.parse_frames)
+format_frames = _host_error(_frames.format_frames)
+frame_path = _host_error(_frames.frame_path)
+pattern_for = _host_error(_frames.pattern_for)
+_check_pattern = _host_error(_frames.parse_pattern)
 
 
 def _existing(value: str, what: str, fix: str) -> str:
@@ -215,7 +200,7 @@ def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSet
     if s.track:
         s.track = _existing(s.track, "track", "write one with `monalisa track PLATE --out TRACK.json`")
     if s.plate:
-        if not any(t in Path(s.plate).name for t in ("#", "@", "%")):
+        if not _frames.has_pattern(s.plate):
             s.plate = _existing(s.plate, "plate", "check the path")
         else:
             s.plate = str(Path(os.path.expanduser(s.plate)).absolute())
@@ -245,7 +230,7 @@ def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSet
         if not s.out:
             raise HostInputError("no output given; set a frame pattern like /shots/sh010/sh010.####.exr")
         s.out = str(Path(os.path.expanduser(s.out)).absolute())
-        _pattern_token(s.out)
+        _check_pattern(s.out)
     return s
 
 

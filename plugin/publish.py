@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from monalisa.errors import InputError, MonalisaError
+from monalisa.nodes.frames import sequence_files  # {frame: file} on disk, for the plug-ins
 
 log = logging.getLogger(__name__)
 
@@ -170,24 +171,6 @@ def request_from(context) -> PublishRequest | None:
         with open(os.environ[ENV_REQUEST], encoding="utf-8") as f:
             data = json.load(f)
     return None if data is None else PublishRequest.from_dict(data)
-
-
-def sequence_files(pattern) -> dict:
-    """{frame: path} of the files on disk matching ``pattern``."""
-    from monalisa.plugin.core import _pattern_token
-
-    pattern = str(pattern)
-    token = _pattern_token(pattern)
-    name = Path(pattern).name
-    rx = re.compile(re.escape(name[: token.start()]) + r"(-?\d+)" + re.escape(name[token.end():]) + r"$")
-    folder = Path(pattern).parent
-    found = {}
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            m = rx.match(entry.name)
-            if m and not entry.name.startswith("."):
-                found[int(m.group(1))] = str(entry)
-    return dict(sorted(found.items()))
 
 
 def expected_frames(req: PublishRequest) -> list:

@@ -27,8 +27,8 @@ def add_parser(sub):
     src.add_argument("--track", metavar="TRACK.json", help="landmark track of the plate (`monalisa track`)")
     src.add_argument("--plate", metavar="PLATE", help="movie or image sequence to track on the fly (dlib)")
     p.add_argument("--out", required=True, metavar="PATTERN",
-                   help="output frames, e.g. out/mona.####.exr (#### = 4-digit frame number; also %%04d)")
-    p.add_argument("--frames", metavar="RANGE", help="frames to render, e.g. 1001-1100 or 1001,1005-1010 "
+                   help="output frames, e.g. out/mona.####.exr (#### = 4-digit frame number; also %%04d, %%d, @@@@)")
+    p.add_argument("--frames", metavar="RANGE", help="frames to render, e.g. 1001-1100, 1001,1005-1010 or 1001-1100x2 "
                    "(default: every frame of the track)")
     p.add_argument("--identity", metavar="BAKED.onnx", help="an identity's baked generator "
                    "(`monalisa export --identity`); without one a warp model renders the landmark warp alone, an image model "
@@ -62,7 +62,8 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from monalisa.nodes.render import RenderJob, parse_frames, render_sequence
+    from monalisa.nodes.frames import parse_frames
+    from monalisa.nodes.render import RenderJob, render_sequence
 
     job = RenderJob(still=args.still, track=args.track, plate=args.plate, out=args.out,
                     frames=parse_frames(args.frames) if args.frames else None, identity=args.identity,
