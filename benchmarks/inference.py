@@ -12,7 +12,7 @@ measured parity/SSIM is still printed), then times, at batch 1 and 8, the median
 - onnxruntime CUDA fp32 / fp16 (generic and baked), when a CUDA provider really runs
 
 Warp-conditioned configs (``warp_*``, ``warp``: models/warpgen.py) are exported by
-``export_warp_checkpoint`` and timed the same way on (raster, warped) inputs; their target is the
+``export_checkpoint`` (the same pipeline) and timed the same way on (raster, warped) inputs; their target is the
 per-frame network at >= 25 frames/s (ORT CPU fp32 baked) at 256².
 
 All ratios come from this one run. Torch and onnxruntime use the same thread count, and neither
@@ -176,7 +176,7 @@ def bench_config(name: str, threads: int, budget: float, work: Path, do_profile:
     from monalisa.export.onnx import build_graphs
     from monalisa.export.pipeline import Bounds, export_checkpoint
     from monalisa.export.verify import load_real_inputs
-    from monalisa.models.checkpoint import load_checkpoint, save_checkpoint
+    from monalisa.models.checkpoint import crop_geometry, load_checkpoint, save_checkpoint
     from monalisa.models.config import get_config
     from monalisa.models.discriminator import Discriminator
     from monalisa.models.embedder import Embedder
@@ -203,7 +203,7 @@ def bench_config(name: str, threads: int, budget: float, work: Path, do_profile:
     checks = {f.name: (f.metric, f.value) for f in result.files}
 
     graphs = build_graphs(ckpt, load_identity(work / f"{name}.pack"))
-    real = load_real_inputs(calibration, cfg.resolution)
+    real = load_real_inputs(calibration, crop_geometry(ckpt))
     e = np.repeat(emb.numpy(), 8, axis=0)
     rows = []
     flops_per_img = model_flops(graphs["baked_generator"], (torch.from_numpy(real.rasters[:1]),))
@@ -246,9 +246,10 @@ def bench_warp_config(name: str, threads: int, budget: float, work: Path, calibr
     import onnxruntime as ort
     import torch
 
+    from monalisa.export.onnx import build_graphs
+    from monalisa.export.pipeline import Bounds, export_checkpoint
     from monalisa.export.verify import load_real_inputs
-    from monalisa.export.warpgen import build_warp_graphs, export_warp_checkpoint
-    from monalisa.models.checkpoint import load_checkpoint, save_checkpoint
+    from monalisa.models.checkpoint import crop_geometry, load_checkpoint, save_checkpoint
     from monalisa.models.config import get_config
     from monalisa.models.identity import load_identity, save_identity
     from monalisa.models.checkpoint import build_networks
@@ -266,12 +267,12 @@ def bench_warp_config(name: str, threads: int, budget: float, work: Path, calibr
     save_identity(work / f"{name}.pack", G, psi, emb, {"name": "bench", "base_checkpoint_sha256": ckpt.sha256})
     out = work / f"{name}.onnx"
     t0 = time.perf_counter()
-    side = export_warp_checkpoint(ckpt.path, out, identity=work / f"{name}.pack", fp16=True, calibration=calibration,
-                                  bound=float("inf"), fp16_bound=float("inf"))
+    result = export_checkpoint(ckpt.path, out, identity=work / f"{name}.pack", fp16=True, calibration=calibration,
+                               bounds=Bounds(fp32=float("inf"), fp16=float("inf")), progress=lambda m: None)
     export_s = time.perf_counter() - t0
-    checks = {f["name"]: ("max|diff|", f["max_abs_diff"]) for f in side["files"]}
-    graphs = build_warp_graphs(ckpt, load_identity(work / f"{name}.pack"))
-    real = load_real_inputs(calibration, cfg.resolution)
+    checks = {f.name: (f.metric, f.value) for f in result.files}
+    graphs = build_graphs(ckpt, load_identity(work / f"{name}.pack"))
+    real = load_real_inputs(calibration, crop_geometry(ckpt))
     e = np.repeat(emb.numpy(), 8, axis=0)
     flops_per_img = model_flops(graphs["baked_warp_generator"], (torch.from_numpy(real.rasters[:1]),
                                                                  torch.from_numpy(real.images[:1])))

@@ -16,12 +16,10 @@ from monalisa.nodes.modelfile import ENCODINGS, FORMAT, FORMAT_VERSION, LANDMARK
 
 def build_metadata(role: str, config, *, checkpoint_sha256: str, opset: int, precision: str = "fp32",
                    identity_name: str = "", identity_sha256: str = "", inputs=(), outputs=(),
-                   crop: dict | None = None, extra: dict | None = None) -> dict:
+                   crop: dict, extra: dict | None = None) -> dict:
     """The metadata dict (str -> str) for one exported file. ``crop``: the checkpoint's crop geometry
-    (checkpoint.json "crop"); checkpoints from before it was recorded were all prepared at 128 px."""
+    as a dict (``models.checkpoint.crop_geometry(ckpt).to_dict()``)."""
     cfg = config.to_dict()
-    if crop is None:
-        crop = CropGeometry(resolution=cfg["resolution"], prepare_size=max(128, cfg["resolution"])).to_dict()
     crop = CropGeometry.from_dict(crop).to_dict()
     meta = {
         "monalisa.format": FORMAT,

@@ -1,4 +1,9 @@
-"""torch -> ONNX: wrapper modules for the embedder, the generator and an identity-baked generator.
+"""torch -> ONNX: wrapper modules for every model kind's roles, and the trace to ONNX.
+
+Two kinds of generator share one pipeline (``export.pipeline``): the plain (image) generator
+(``models/generator.py``) and the warp-conditioned generator (``models/warpgen.py``, composited by
+``nodes.warpgen.composite``). Each kind has an embedder, a generic generator and, with an identity
+pack, a baked generator (the pack's weights and psi' folded in).
 
 Every graph is exported with the TorchScript exporter (``dynamo=False``: no onnxscript needed,
 dynamic axes work, the fp16 conversion stays clean because the networks keep their scales as Python
@@ -9,6 +14,10 @@ I/O (all float32, NCHW, values in [-1, 1]):
 - embedder:        ``images`` (B, K, 3, R, R), ``rasters`` (B, K, 3, R, R) -> ``embedding`` (B, E)
 - generator:       ``raster`` (B, 3, R, R), ``embedding`` (B, E)           -> ``image`` (B, 3, R, R)
 - baked_generator: ``raster`` (B, 3, R, R)                                  -> ``image`` (B, 3, R, R)
+- warp_generator:       ``raster``, ``warped`` (B, 3, R, R), ``embedding`` (B, E) -> ``correction`` (B, 3, R, R), ``mask`` (B, 1, R, R)
+- baked_warp_generator: ``raster``, ``warped`` (B, 3, R, R)                    -> ``correction``, ``mask``
+
+A warp model's face is ``warped + mask * correction`` (:func:`face`).
 """
 from __future__ import annotations
 
@@ -27,6 +36,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 17
 MIN_OPSET = 17
+
+#: ModelConfig.generator -> (generic generator role, baked generator role)
+GENERATOR_ROLES = {"plain": ("generator", "baked_generator"), "warp": ("warp_generator", "baked_warp_generator")}
 
 
 def max_opset() -> int:
@@ -92,11 +104,7 @@ class BakedGeneratorGraph(nn.Module):
     def __init__(self, generator, psi):
         super().__init__()
         self.generator = generator
-        if psi.ndim != 2 or psi.shape != (1, generator.num_adain_params):
-            from monalisa.errors import ShapeError
-
-            raise ShapeError("identity psi", (1, generator.num_adain_params), psi.shape)
-        self.register_buffer("psi", psi.detach().float().clone())
+        self.register_buffer("psi", _constant_psi(generator, psi))
 
     def forward(self, raster):
         # psi stays (1, n): AdaIN broadcasts it over the batch, so every slice of it is a constant
@@ -104,13 +112,50 @@ class BakedGeneratorGraph(nn.Module):
         return self.generator.synthesize(raster, self.psi)
 
 
+class WarpGeneratorGraph(nn.Module):
+    """raster, warped (B, 3, R, R), embedding (B, E) -> correction (B, 3, R, R), mask (B, 1, R, R)."""
+
+    def __init__(self, generator):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, raster, warped, embedding):
+        return self.generator.synthesize(raster, warped, self.generator.project(embedding))
+
+
+class BakedWarpGeneratorGraph(nn.Module):
+    """raster, warped (B, 3, R, R) -> correction, mask: the identity's fine-tuned warp generator, psi' constant."""
+
+    def __init__(self, generator, psi):
+        super().__init__()
+        self.generator = generator
+        self.register_buffer("psi", _constant_psi(generator, psi))
+
+    def forward(self, raster, warped):
+        return self.generator.synthesize(raster, warped, self.psi)
+
+
+def _constant_psi(generator, psi):
+    """psi' as a (1, n) float32 constant; ShapeError when it does not fit the generator."""
+    if psi.ndim != 2 or tuple(psi.shape) != (1, generator.num_adain_params):
+        from monalisa.errors import ShapeError
+
+        raise ShapeError("identity psi", (1, generator.num_adain_params), tuple(psi.shape))
+    return psi.detach().float().clone()
+
+
+_WRAPPERS = {"plain": (GeneratorGraph, BakedGeneratorGraph), "warp": (WarpGeneratorGraph, BakedWarpGeneratorGraph)}
+
+
 def build_graphs(ckpt, identity=None) -> dict:
-    """role -> eval-mode wrapper module for a loaded checkpoint (and identity pack, if given)."""
+    """role -> eval-mode wrapper module for a loaded checkpoint of either kind (and identity pack, if given)."""
     from monalisa.models.checkpoint import build_models
 
+    kind = ckpt.config.generator
+    generic, baked = GENERATOR_ROLES[kind]
+    wrap, wrap_baked = _WRAPPERS[kind]
     embedder, generator, _ = build_models(ckpt)
-    graphs = {"embedder": EmbedderGraph(inference_copy(embedder)),
-              "generator": GeneratorGraph(inference_copy(generator))}
+    graphs = {"embedder": EmbedderGraph(inference_copy(embedder)), generic: wrap(inference_copy(generator))}
     if identity is not None:
         own = generator.state_dict()
         state = {k: v.float() for k, v in identity.state.items()}
@@ -118,9 +163,9 @@ def build_graphs(ckpt, identity=None) -> dict:
         if bad:
             from monalisa.errors import IdentityPackError
 
-            raise IdentityPackError(f"{identity.path}: generator weights do not fit the checkpoint's "
-                                    f"architecture ({bad[:3]}); use the pack's own base checkpoint")
-        graphs["baked_generator"] = BakedGeneratorGraph(inference_copy(generator, state), identity.psi.float())
+            raise IdentityPackError(f"{identity.path}: generator weights do not fit the checkpoint's {kind} "
+                                    f"generator ({bad[:3]}); use the pack's own base checkpoint")
+        graphs[baked] = wrap_baked(inference_copy(generator, state), identity.psi.float())
     for g in graphs.values():
         g.eval()
     return graphs
@@ -129,13 +174,17 @@ def build_graphs(ckpt, identity=None) -> dict:
 def example_inputs(role: str, config, batch: int = 2, k: int = 2) -> tuple:
     """Dummy inputs of the right shapes for tracing (batch >= 2 keeps the batch axis symbolic)."""
     r, gen = config.resolution, torch.Generator().manual_seed(0)
-    img = torch.rand(batch, 3, r, r, generator=gen) * 2 - 1
-    if role == "embedder":
-        pair = torch.rand(batch, k, 3, r, r, generator=gen) * 2 - 1
-        return pair, pair.clone()
-    if role == "generator":
-        return img, torch.randn(batch, config.embed_dim, generator=gen)
-    return (img,)
+    shapes = {"images": (batch, k, 3, r, r), "rasters": (batch, k, 3, r, r), "raster": (batch, 3, r, r),
+              "warped": (batch, 3, r, r)}
+    out = []
+    for name in IO[role][0]:
+        if name == "embedding":
+            out.append(torch.randn(batch, config.embed_dim, generator=gen))
+        else:
+            out.append(torch.rand(*shapes[name], generator=gen) * 2 - 1)
+    if role == "embedder":  # the same frames as images and rasters, as the original trace did
+        out[1] = out[0].clone()
+    return tuple(out)
 
 
 def export_graph(module: nn.Module, role: str, config, opset: int = DEFAULT_OPSET):
@@ -158,10 +207,21 @@ def export_graph(module: nn.Module, role: str, config, opset: int = DEFAULT_OPSE
     return model
 
 
-def torch_reference(module: nn.Module, inputs: tuple):
-    """Run the torch module on numpy inputs -> numpy output (float32)."""
+def torch_reference(module: nn.Module, inputs: tuple) -> list:
+    """Run the torch module on numpy inputs -> its outputs as a list of float32 numpy arrays."""
     with torch.no_grad():
-        return module(*(torch.from_numpy(x) for x in inputs)).numpy()
+        out = module(*(torch.from_numpy(x) for x in inputs))
+    return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+
+def face(outputs: dict):
+    """The picture a generator role makes, from its named outputs (numpy, network units):
+    ``image``, or ``warped + mask * correction`` clipped to [-1, 1] for a warp model."""
+    import numpy as np
+
+    if "image" in outputs:
+        return outputs["image"]
+    return np.clip(outputs["warped"] + outputs["mask"] * outputs["correction"], -1.0, 1.0)
 
 
 def fuse_constant_adain(model):

@@ -1,5 +1,10 @@
 """The whole export as one library function: checkpoint (+ identity pack) -> a verified folder of .onnx.
 
+One pipeline for every model kind: a plain (image) generator checkpoint gives the ``embedder``,
+``generator`` and ``baked_generator`` roles, a warp-generator checkpoint the ``embedder``,
+``warp_generator`` and ``baked_warp_generator`` roles (``export.onnx.GENERATOR_ROLES``); the
+options, checks, report and export.json are the same for both.
+
 ``export_checkpoint`` reads top to bottom: :func:`load_job` checks and loads every input, an
 :class:`Exporter` verifies one precision per method (fp32 + onnxslim, fp16, int8), and its
 ``write`` puts the folder down atomically (``monalisa.files.atomic_dir``): a failed export leaves
@@ -7,9 +12,14 @@ no folder (or the previous one untouched), and files monalisa did not write are 
 
 Files (fp16/int8 variants only when asked for and verified):
 
-- ``embedder.onnx``, ``generator.onnx``, ``baked_generator.onnx`` (with ``--identity``)
-- ``*.fp16.onnx`` (``fp16=True``), ``generator.int8.onnx`` / ``baked_generator.int8.onnx`` (``int8=True``)
-- ``export.json``: the report below plus hashes, as a sidecar for pipeline tools
+- ``embedder.onnx``, ``GENERATOR.onnx``, ``BAKED.onnx`` (with ``--identity``)
+- ``*.fp16.onnx`` (``fp16=True``), ``GENERATOR.int8.onnx`` / ``BAKED.int8.onnx`` (``int8=True``, kept
+  only within the SSIM bound of fp32 on the picture the role makes)
+- ``export.json``: the report below plus hashes, as a sidecar for pipeline tools (format
+  ``monalisa-export`` version 2)
+
+Only monalisa's own files are ever replaced or removed: the files an earlier export listed in its
+export.json (with the sha256 still matching) and that export.json itself.
 """
 from __future__ import annotations
 
@@ -20,11 +30,12 @@ from pathlib import Path
 
 import numpy as np
 
-from monalisa.errors import ExportError
+from monalisa.errors import ExportError, InputError
 
 log = logging.getLogger(__name__)
 
 SIDECAR = "export.json"
+SIDECAR_FORMAT, SIDECAR_VERSION = "monalisa-export", 2  # version 2: one shape for every model kind
 
 
 @dataclass
@@ -57,30 +68,68 @@ class Bounds:
     int8_ssim: float = 0.99
 
 
-OURS = ("*.onnx", SIDECAR)  # what an export folder holds
+def file_names() -> set:
+    """Every name an export can write: ROLE.onnx, ROLE.fp16.onnx, ROLE.int8.onnx for each role, export.json."""
+    from monalisa.nodes.modelfile import ROLES
+
+    return {f"{role}{suffix}.onnx" for role in ROLES for suffix in ("", ".fp16", ".int8")} | {SIDECAR}
 
 
-def check_out_dir(out, overwrite: bool = False) -> Path:
-    """Refuse (InputError, one line) an --out that cannot be written or that holds files monalisa
-    did not write (unless ``overwrite``: they are then kept beside the export)."""
+def written_by_export(folder) -> set:
+    """Names in ``folder`` an earlier export wrote: its export.json (format monalisa-export) and
+    every file that sidecar lists whose sha256 still matches what is on disk."""
+    from monalisa.files import sha256_file
+
+    folder = Path(folder)
+    try:
+        side = json.loads((folder / SIDECAR).read_text())
+        rows = side["files"] if side.get("format") == SIDECAR_FORMAT else None
+        listed = {r["name"]: r["sha256"] for r in rows if r.get("sha256")} if isinstance(rows, list) else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return set()
+    if listed is None:
+        return set()
+    ours = {SIDECAR}
+    for name, sha in listed.items():
+        path = folder / name
+        if Path(name).name == name and path.is_file() and not path.is_symlink() and sha256_file(path) == sha:
+            ours.add(name)
+    return ours
+
+
+def check_out_dir(out, overwrite: bool = False) -> tuple[Path, tuple]:
+    """The output guard, before any work -> (folder, the names monalisa may replace or remove in it).
+
+    InputError (one line) for an --out that cannot be written; for a file there with a name the
+    export writes that monalisa did not write (even with ``overwrite``: it would be replaced); for
+    any other file monalisa did not write, unless ``overwrite`` (it is then kept beside the export)."""
     from monalisa.files import check_out_dir as guard
+    from monalisa.files import foreign_entries
 
-    return guard(Path(out).absolute(), OURS, overwrite=overwrite)
+    out = Path(out).absolute()
+    earlier = written_by_export(out)
+    clash = sorted(set(foreign_entries(out, tuple(earlier))) & file_names())
+    if clash:
+        raise InputError(f"{out / clash[0]}: was not written by monalisa (or changed since; export.json does not "
+                         "list it with this content) and an export would replace it; move it away or choose "
+                         "another --out")
+    ours = tuple(sorted(earlier | file_names()))
+    return guard(out, ours, overwrite=overwrite), ours
 
 
 def _real_feeds(graphs, real, k: int = 4) -> dict:
-    """role -> tuple of real numpy inputs (the embedder on K-frame groups; the generator on every
-    frame with the embedding of its group)."""
-    from monalisa.export.onnx import torch_reference
+    """role -> tuple of real numpy inputs, by input name: the embedder on K-frame groups; a
+    generator on every frame's ``raster``, with the ``embedding`` of its group and, for a warp
+    model, ``warped`` = the previous frame's crop (a real face near, not at, the frame's landmarks)."""
+    from monalisa.export.onnx import IO, torch_reference
 
     images, rasters = real.groups(k)  # (B, K, 3, R, R)
-    groups = torch_reference(graphs["embedder"], (images, rasters))  # (B, E)
+    groups = torch_reference(graphs["embedder"], (images, rasters))[0]  # (B, E)
     per_frame = np.repeat(groups, images.shape[1], axis=0)
     emb = np.concatenate([per_frame, np.repeat(groups[-1:], len(real.rasters) - len(per_frame), axis=0)])
-    feeds = {"embedder": (images, rasters), "generator": (real.rasters, emb.astype(np.float32))}
-    if "baked_generator" in graphs:
-        feeds["baked_generator"] = (real.rasters,)
-    return feeds
+    named = {"images": images, "rasters": rasters, "raster": real.rasters, "embedding": emb.astype(np.float32),
+             "warped": np.roll(real.images, 1, axis=0)}
+    return {role: tuple(named[name] for name in IO[role][0]) for role in graphs}
 
 
 @dataclass
@@ -92,6 +141,7 @@ class Job:
     pack: object  # models.identity.IdentityPack or None
     pack_sha: str
     ident_name: str
+    ours: tuple  # names in ``out`` that monalisa may replace or remove
     opset: int
     crop: dict  # the checkpoint's crop geometry
     real: object  # verify.RealInputs
@@ -109,7 +159,7 @@ def load_job(checkpoint, out, *, identity=None, opset=None, calibration=None, bo
     from monalisa.models.identity import load_identity
 
     opset = onnx_export.check_opset(onnx_export.DEFAULT_OPSET if opset is None else opset)
-    out = check_out_dir(out, overwrite)
+    out, ours = check_out_dir(out, overwrite)
     ckpt = load_checkpoint(checkpoint)
     pack, pack_sha = None, ""
     if identity is not None:
@@ -117,9 +167,10 @@ def load_job(checkpoint, out, *, identity=None, opset=None, calibration=None, bo
         pack_sha = sha256_file(Path(identity) / "identity.safetensors")
     ident_name = str(pack.meta.get("name") or pack.path.name) if pack else ""
     geometry = crop_geometry(ckpt)
-    real = verify.load_real_inputs(calibration, ckpt.config.resolution, geometry)
+    real = verify.load_real_inputs(calibration, geometry)
     calib = {"file": real.path.name, "sha256": sha256_file(real.path), "frames": int(len(real.rasters))}
-    return Job(out, ckpt, pack, pack_sha, ident_name, opset, geometry.to_dict(), real, calib, bounds or Bounds())
+    return Job(out, ckpt, pack, pack_sha, ident_name, ours, opset, geometry.to_dict(), real, calib,
+               bounds or Bounds())
 
 
 class Exporter:
@@ -136,7 +187,7 @@ class Exporter:
 
         j = self.job
         inputs, outputs = onnx_export.IO[role]
-        on_baked = role == "baked_generator"
+        on_baked = role.startswith("baked_")
         meta = build_metadata(role, j.ckpt.config, checkpoint_sha256=j.ckpt.sha256, opset=j.opset,
                               precision=precision, identity_name=j.ident_name if on_baked else "",
                               identity_sha256=j.pack_sha if on_baked else "", inputs=inputs, outputs=outputs,
@@ -160,7 +211,7 @@ class Exporter:
         if slim:
             slimmed, why = _slim(model)
             if slimmed is not None:
-                folded = onnx_export.fuse_constant_adain(slimmed) if role == "baked_generator" else 0
+                folded = onnx_export.fuse_constant_adain(slimmed) if role.startswith("baked_") else 0
                 verify.check_graph(slimmed, f"{role}.onnx (slimmed)")
                 sdiff = verify.max_abs_diff(verify.run_ort(slimmed, feed), ref)
                 if sdiff <= bound:
@@ -189,15 +240,19 @@ class Exporter:
                     "onnxconverter-common, float32 I/O")
 
     def int8(self, role, fp32, feed, ref):
-        """Static QDQ int8 of the kept fp32 graph (fewer float ops); kept only within the SSIM bound."""
+        """Static QDQ int8 of the kept fp32 graph (fewer float ops); kept only when the picture the
+        role makes (``export.onnx.face``) stays within the SSIM bound of the fp32 graph's."""
         from monalisa.export import verify
         from monalisa.export.int8 import quantize
+        from monalisa.export.onnx import IO, face
 
         bound = self.job.bounds.int8_ssim
         q = quantize(fp32, feed)
         verify.check_graph(q, f"{role}.int8.onnx")
         got, base = verify.run_ort(q, feed), verify.run_ort(fp32, feed)
-        score, qdiff = verify.ssim(got, base), verify.max_abs_diff(got, ref)
+        names = IO[role][1]
+        score = verify.ssim(face({**feed, **dict(zip(names, got))}), face({**feed, **dict(zip(names, base))}))
+        qdiff = verify.max_abs_diff(got, ref)
         if score >= bound:
             self.say(f"{role}: int8 SSIM {score:.4f} vs fp32 (bound {bound}); kept")
             self.finish(f"{role}.int8.onnx", role, "int8", q, "SSIM", score, bound, f"QDQ static, max|diff| {qdiff:.2g}")
@@ -209,20 +264,20 @@ class Exporter:
                                             score, bound, kept=False, note="below SSIM bound"))
 
     def write(self) -> ExportResult:
-        """The kept files and export.json, atomically; files monalisa did not write stay."""
+        """The kept files and export.json, atomically; only monalisa's own files are replaced or removed."""
         import onnx
 
         from monalisa import __version__
         from monalisa.files import atomic_dir, remove_stale_temps, sha256_file
 
         j, result = self.job, self.result
-        sidecar = {"format": "monalisa-export", "version": 1, "monalisa_version": __version__, "opset": j.opset,
+        sidecar = {"format": SIDECAR_FORMAT, "version": SIDECAR_VERSION, "monalisa_version": __version__, "opset": j.opset,
                    "checkpoint": {"path": str(j.ckpt.path), "sha256": j.ckpt.sha256, "step": j.ckpt.step},
                    "identity": {"name": j.ident_name, "sha256": j.pack_sha} if j.pack else None,
                    "config": j.ckpt.config.to_dict(), "crop": j.crop, "calibration": j.calib, "files": []}
         remove_stale_temps(j.out.parent, j.out.name)
         try:
-            with atomic_dir(j.out, ours=OURS) as tmp:
+            with atomic_dir(j.out, ours=j.ours) as tmp:
                 for rep in result.files:
                     if not rep.kept:
                         continue
@@ -240,8 +295,9 @@ class Exporter:
 def export_checkpoint(checkpoint, out, *, identity=None, opset: int | None = None, fp16: bool = False,
                       int8: bool = False, slim: bool = True, calibration=None, bounds: Bounds | None = None,
                       progress=None, overwrite: bool = False) -> ExportResult:
-    """Export, verify and write. Raises InputError subclasses for bad input (before any work),
-    ExportError/ExportMismatchError when a check fails; in both cases nothing is written.
+    """Export a checkpoint of any kind (+ identity pack), verify and write. Raises InputError
+    subclasses for bad input (before any work), ExportError/ExportMismatchError when a check fails;
+    in both cases nothing is written.
 
     progress: optional callable(str) told about each step (the CLI prints it).
     """
@@ -251,7 +307,8 @@ def export_checkpoint(checkpoint, out, *, identity=None, opset: int | None = Non
     job = load_job(checkpoint, out, identity=identity, opset=opset, calibration=calibration, bounds=bounds,
                    overwrite=overwrite)
     say(f"checkpoint {job.ckpt.path} ({job.ckpt.sha256[:12]}), {job.ckpt.config.resolution}px, opset {job.opset}; "
-        f"real inputs: {len(job.real.rasters)} frames from {job.real.path.name}")
+        f"{job.ckpt.config.generator} generator; real inputs: {len(job.real.rasters)} frames from "
+        f"{job.real.path.name}")
     graphs = onnx_export.build_graphs(job.ckpt, job.pack)
     feeds = _real_feeds(graphs, job.real)
     exporter = Exporter(job, say)

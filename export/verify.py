@@ -45,14 +45,11 @@ class RealInputs:
         return self.images[:n].reshape(shape), self.rasters[:n].reshape(shape)
 
 
-def load_real_inputs(path, resolution: int, geometry=None) -> RealInputs:
-    """Read a calibration .npz and cut the model crops at ``resolution`` with ``geometry`` (a
-    CropGeometry; default: the one of checkpoints from before it was recorded); InputError (one
-    line) when unusable."""
-    from monalisa.nodes.facecrop import CropGeometry, model_crop, to_model
-
-    if geometry is None:
-        geometry = CropGeometry(resolution=resolution, prepare_size=max(128, resolution))
+def load_real_inputs(path, geometry) -> RealInputs:
+    """Read a calibration .npz (None: the bundled one) and cut the model crops with ``geometry``
+    (the checkpoint's CropGeometry, ``models.checkpoint.crop_geometry``); InputError (one line)
+    when unusable."""
+    from monalisa.nodes.facecrop import model_crop, to_model
 
     path = Path(path) if path is not None else default_calibration_path()
     if not path.is_file():
@@ -67,8 +64,6 @@ def load_real_inputs(path, resolution: int, geometry=None) -> RealInputs:
             or landmarks.shape != (len(images), 68, 2) or len(images) < 2):
         raise InputError(f"{path}: expected images uint8 (N,S,S,3) and landmarks (N,68,2) with N >= 2, "
                          f"got {images.dtype} {images.shape} and {landmarks.shape}")
-    if geometry.resolution != resolution:
-        raise InputError(f"crop geometry is for {geometry.resolution} px, the model is {resolution} px")
     crops = [model_crop(img, pts, geometry) for img, pts in zip(images, landmarks)]
     return RealInputs(to_model(np.stack([c.image for c in crops])), to_model(np.stack([c.raster for c in crops])),
                       path)
@@ -94,18 +89,23 @@ def ort_session(model_or_path, threads: int = 0, provider: str = "CPUExecutionPr
     return ort.InferenceSession(str(src) if isinstance(src, Path) else src, opts, providers=[provider])
 
 
-def run_ort(model_or_path, feeds: dict) -> np.ndarray:
-    return ort_session(model_or_path).run(None, feeds)[0]
+def run_ort(model_or_path, feeds: dict) -> list:
+    """Every output of the graph on ``feeds``, in the graph's output order."""
+    return ort_session(model_or_path).run(None, feeds)
 
 
-def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
-    if a.shape != b.shape:
+def max_abs_diff(got, want) -> float:
+    """The largest |got - want| over every output (lists of arrays, or one array each); inf when
+    the shapes or the number of outputs differ."""
+    got = got if isinstance(got, (list, tuple)) else [got]
+    want = want if isinstance(want, (list, tuple)) else [want]
+    if len(got) != len(want) or any(a.shape != b.shape for a, b in zip(got, want)):
         return float("inf")
-    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
+    return max(float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()) for a, b in zip(got, want))
 
 
-def check_parity(name: str, got: np.ndarray, want: np.ndarray, bound: float) -> float:
-    """max|got - want|; ExportMismatchError (one line) when it exceeds ``bound``."""
+def check_parity(name: str, got, want, bound: float) -> float:
+    """max|got - want| over every output; ExportMismatchError (one line) when it exceeds ``bound``."""
     diff = max_abs_diff(got, want)
     if not diff <= bound:  # also catches NaN
         raise ExportMismatchError(f"{name}: onnxruntime differs from torch by max |diff| {diff:.3g} > bound "

@@ -483,14 +483,13 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = FIN
         import torch
 
         from monalisa.export.pipeline import export_checkpoint
-        from monalisa.models.checkpoint import build_models
+        from monalisa.models.checkpoint import build_models, crop_geometry
         from monalisa.models.finetune import FinetuneConfig, finetune
         from monalisa.models.identity import save_identity
-        from monalisa.nodes.facecrop import CropGeometry, model_crop, to_model
+        from monalisa.nodes.facecrop import model_crop, to_model
 
         cfg = ckpt.config
-        geometry = CropGeometry(**ckpt.meta["crop"]) if "crop" in ckpt.meta else CropGeometry(
-            resolution=cfg.resolution, prepare_size=max(128, cfg.resolution))
+        geometry = crop_geometry(ckpt)
         crops = [model_crop(clip.images[f], clip.points[f], geometry) for f in clip.refs[k]]
         images = torch.from_numpy(to_model(np.stack([c.image for c in crops])))
         rasters = torch.from_numpy(to_model(np.stack([c.raster for c in crops])))
@@ -499,7 +498,6 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = FIN
         meta = {"name": f"{clip.name}_k{k}", "base_checkpoint_sha256": ckpt.sha256,
                 "stills": [int(f) for f in clip.refs[k]], "steps": steps}
         if cfg.generator == "warp":
-            from monalisa.export.warpgen import export_warp_checkpoint
             from monalisa.models.finetune import finetune_warp, warp_pairs
 
             E, G, D = build_models(ckpt)
@@ -509,7 +507,7 @@ def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = FIN
             psi, e_hat = finetune_warp(E, G, images, rasters, pairs, steps=steps, content=content,
                                        steady_weight=steady)
             save_identity(pack, G, psi, e_hat, meta)
-            export_warp_checkpoint(ckpt.path, out, identity=pack)
+            export_checkpoint(ckpt.path, out, identity=pack, slim=False)
             cache[clip.name] = out / "baked_warp_generator.onnx"
             return cache[clip.name]
         E, G, D = build_models(ckpt)

@@ -1,9 +1,12 @@
 """monalisa export: checkpoint (+ identity pack) -> verified ONNX files for onnxruntime hosts.
 
-Writes DIR atomically: embedder.onnx, generator.onnx, baked_generator.onnx (with --identity),
-*.fp16.onnx (--fp16), *generator.int8.onnx (--int8, kept only within SSIM 0.99 of fp32) and
-export.json. Each file passes onnx.checker (full check) and matches torch on real inputs
-(max |diff| <= 1e-4 fp32, <= 2e-2 fp16), or nothing is written.
+Writes DIR atomically: embedder.onnx and the generator (generator.onnx, or warp_generator.onnx for
+a warp checkpoint), the baked generator with --identity (baked_generator.onnx or
+baked_warp_generator.onnx), *.fp16.onnx (--fp16), *generator.int8.onnx (--int8, kept only within
+SSIM 0.99 of fp32) and export.json. Each file passes onnx.checker (full check) and matches torch
+on real inputs (max |diff| <= 1e-4 fp32, <= 2e-2 fp16), or nothing is written. Only monalisa's own
+files in DIR are replaced (those its export.json lists); other files are refused, or kept with
+--overwrite.
 
 Example:
   monalisa export runs/base/checkpoints/step_0020000 --identity packs/anna --out onnx/anna --fp16
@@ -18,9 +21,9 @@ def add_parser(sub):
                        description=__doc__, formatter_class=HELP_FORMAT)
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint folder (checkpoint.json + model.safetensors)")
     p.add_argument("--identity", metavar="PACK", help="identity pack from `monalisa finetune`: also write "
-                   "baked_generator.onnx (its weights and psi folded in; input: the landmark raster only)")
+                   "the baked generator (its weights and psi folded in; no embedding input)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder, written atomically "
-                   "(a new or empty folder, or a previous export, which is replaced)")
+                   "(a new or empty folder, or a previous export, whose files are replaced)")
     p.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset, 17 or newer (default 17)")
     p.add_argument("--fp16", action="store_true", help="also write half-precision variants (*.fp16.onnx)")
     p.add_argument("--int8", action="store_true", help="also write static int8 (QDQ) generators for CPU, "
@@ -62,8 +65,6 @@ def run(args) -> int:
         raise BackendUnavailableError(f"monalisa export needs torch, onnx and onnxruntime ({exc}); "
                                       "install them with pip install 'monalisa[train,cpu]'") from None
 
-    if _is_warp(args.checkpoint):
-        return _export_warp(args)
     result = export_checkpoint(args.checkpoint, args.out, identity=args.identity, opset=args.opset,
                                fp16=args.fp16, int8=args.int8, slim=args.slim, calibration=args.calibration,
                                progress=lambda msg: print(msg, flush=True), overwrite=args.overwrite)
@@ -73,30 +74,3 @@ def run(args) -> int:
     print(f"wrote {result.out}")
     return 0
 
-
-def _is_warp(checkpoint) -> bool:
-    """Whether the checkpoint holds a warp-conditioned generator (config "generator": "warp")."""
-    import json
-    from pathlib import Path
-
-    try:
-        meta = json.loads((Path(checkpoint) / "checkpoint.json").read_text())
-    except (OSError, ValueError):
-        return False  # the export pipeline names what is wrong with it
-    return isinstance(meta, dict) and isinstance(meta.get("config"), dict) and meta["config"].get("generator") == "warp"
-
-
-def _export_warp(args) -> int:
-    """A warp-conditioned checkpoint: embedder.onnx, warp_generator.onnx (+ baked_warp_generator.onnx)."""
-    from monalisa.errors import ConfigError
-    from monalisa.export.warpgen import export_warp_checkpoint
-
-    if args.int8:
-        raise ConfigError("--int8 is not available for warp-conditioned generators; drop it")
-    sidecar = export_warp_checkpoint(args.checkpoint, args.out, identity=args.identity, opset=args.opset,
-                                     fp16=args.fp16, calibration=args.calibration,
-                                     progress=lambda msg: print(msg, flush=True))
-    for entry in sidecar["files"]:
-        print(f"{entry['name']:<28} {entry['role']:<22} {entry['precision']:<5} max|diff| {entry['max_abs_diff']:.2e}")
-    print(f"wrote {args.out}")
-    return 0

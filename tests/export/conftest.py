@@ -36,10 +36,11 @@ def reference_ckpt(reference):
 def real(reference_ckpt):
     """The bundled real calibration inputs at the reference resolution."""
     from monalisa.export.verify import default_calibration_path, load_real_inputs
+    from monalisa.models.checkpoint import crop_geometry
 
     if not default_calibration_path().is_file():
         pytest.skip(f"bundled calibration set not found at {default_calibration_path()}")
-    return load_real_inputs(None, reference_ckpt.config.resolution)
+    return load_real_inputs(None, crop_geometry(reference_ckpt))
 
 
 def make_pack(path, ckpt, *, seed=1, tune=0.0, base_sha=None, name="Test Person"):

@@ -73,7 +73,7 @@ def _ckpt(tmp_path, cfg=TINY):
 def test_onnx_parity_and_baked_equals_generic(tmp_path):
     import onnxruntime as ort
 
-    from monalisa.export import warpgen as xw
+    from monalisa.export import onnx as xw
     from monalisa.models.checkpoint import load_checkpoint
     from monalisa.models.identity import load_identity, save_identity
 
@@ -82,7 +82,7 @@ def test_onnx_parity_and_baked_equals_generic(tmp_path):
     e = torch.rand(1, TINY.embed_dim)
     psi = G.project(e).detach()
     save_identity(tmp_path / "pack", G, psi, e, {"name": "x", "base_checkpoint_sha256": ckpt.sha256})
-    graphs = xw.build_warp_graphs(ckpt, load_identity(tmp_path / "pack"))
+    graphs = xw.build_graphs(ckpt, load_identity(tmp_path / "pack"))
     y, w, _ = inputs(TINY, 3)
     feeds_g = {"raster": y.numpy(), "warped": w.numpy(), "embedding": e.expand(3, -1).numpy()}
     outs = {}
@@ -91,7 +91,7 @@ def test_onnx_parity_and_baked_equals_generic(tmp_path):
         sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         feed = {k: v for k, v in feeds_g.items() if k in [i.name for i in sess.get_inputs()]}
         outs[role] = sess.run(["correction", "mask"], feed)
-        ref = xw.reference_outputs(graphs[role], tuple(feed[i.name] for i in sess.get_inputs()))
+        ref = xw.torch_reference(graphs[role], tuple(feed[i.name] for i in sess.get_inputs()))
         for got, want in zip(outs[role], ref):
             assert np.abs(got - want).max() < 1e-4
     for a, b in zip(outs["warp_generator"], outs["baked_warp_generator"]):
@@ -100,15 +100,15 @@ def test_onnx_parity_and_baked_equals_generic(tmp_path):
 
 
 def test_export_folder_is_read_by_the_runtime(tmp_path):
-    from monalisa.export.warpgen import export_warp_checkpoint
+    from monalisa.export.pipeline import export_checkpoint
     from monalisa.nodes.modelfile import read_model_info
     from monalisa.nodes.runtime import create_session
     from monalisa.nodes.warpgen import run_generator
 
     path, _, _ = _ckpt(tmp_path)
-    side = export_warp_checkpoint(path, tmp_path / "onnx")
-    assert {f["name"] for f in side["files"]} == {"embedder.onnx", "warp_generator.onnx"}
-    assert all(f["max_abs_diff"] < 1e-4 for f in side["files"])
+    result = export_checkpoint(path, tmp_path / "onnx")
+    assert {f.name for f in result.files} == {"embedder.onnx", "warp_generator.onnx"}
+    assert all(f.metric == "max|diff|" and f.value < 1e-4 for f in result.files)
     sess = create_session(tmp_path / "onnx" / "warp_generator.onnx")
     info = read_model_info(tmp_path / "onnx" / "warp_generator.onnx", sess)
     assert info.role == "warp_generator" and info.outputs == ("correction", "mask") and info.config["generator"] == "warp"
@@ -211,13 +211,13 @@ def test_shuffled_generator_grows_exactly_from_its_trunk():
 
 
 def test_shuffled_generator_onnx_parity(tmp_path):
-    from monalisa.export.warpgen import export_warp_checkpoint
+    from monalisa.export.pipeline import export_checkpoint
     from monalisa.nodes.runtime import create_session
     from monalisa.nodes.warpgen import run_generator
 
     path, _, G = _ckpt(tmp_path, SHUFFLED)
-    side = export_warp_checkpoint(path, tmp_path / "onnx")
-    assert all(f["max_abs_diff"] < 1e-4 for f in side["files"])
+    result = export_checkpoint(path, tmp_path / "onnx")
+    assert all(f.value < 1e-4 for f in result.files)
     sess = create_session(tmp_path / "onnx" / "warp_generator.onnx")
     y, w, e = inputs(SHUFFLED, 2)
     corr, mask = run_generator(sess, y.numpy(), w.numpy(), e[:1].numpy())

@@ -1,4 +1,5 @@
 """Metric sanity, the baselines on a real pair, and `monalisa evaluate` end to end on a short real clip."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -113,7 +114,7 @@ def test_untrained_warp_generator_through_the_node_composite_is_the_warp(pair, t
     composite at the still's resolution) returns the warp baseline (to one code value)."""
     import torch
 
-    from monalisa.export.warpgen import export_warp_checkpoint
+    from monalisa.export.pipeline import export_checkpoint
     from monalisa.models.checkpoint import save_checkpoint
     from monalisa.models.config import ModelConfig
     from monalisa.models.checkpoint import build_networks
@@ -122,7 +123,7 @@ def test_untrained_warp_generator_through_the_node_composite_is_the_warp(pair, t
     cfg = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
                       attention_resolution=0, generator="warp")
     save_checkpoint(tmp_path / "ckpt", *build_networks(cfg), cfg, 0)
-    export_warp_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
+    export_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
     still, still_pts, target, target_pts = pair
     clip = ev.Clip(CLIP, "pair", 41, 30.0, 0, {1: [0]}, [40], [], {0: still, 40: target},
                    {0: still_pts, 40: target_pts})
@@ -136,7 +137,7 @@ def test_evaluate_a_warp_generator_export_with_fine_tuning(tmp_path, capsys):
     """--model with a warp-generator export and --checkpoint: feed-forward and fine-tuned rows."""
     import torch
 
-    from monalisa.export.warpgen import export_warp_checkpoint
+    from monalisa.export.pipeline import export_checkpoint
     from monalisa.models.checkpoint import save_checkpoint
     from monalisa.models.config import ModelConfig
     from monalisa.models.checkpoint import build_networks
@@ -145,7 +146,7 @@ def test_evaluate_a_warp_generator_export_with_fine_tuning(tmp_path, capsys):
     cfg = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
                       attention_resolution=0, generator="warp")
     save_checkpoint(tmp_path / "ckpt", *build_networks(cfg), cfg, 0)
-    export_warp_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
+    export_checkpoint(tmp_path / "ckpt", tmp_path / "onnx")
     rc = main(["evaluate", str(CLIP), "--targets", "2", "--window", "0", "--k", "2", "--model", str(tmp_path / "onnx"),
                "--checkpoint", str(tmp_path / "ckpt"), "--finetune-steps", "2", "--finetune-jitter", "1",
                "--finetune-steady", "1", "--finetune-loss", "l1-msssim", "--out", str(tmp_path / "eval")])
@@ -158,7 +159,8 @@ def test_evaluate_a_warp_generator_export_with_fine_tuning(tmp_path, capsys):
 
 
 def test_monalisa_export_writes_a_warp_checkpoint(tmp_path, capsys):
-    """`monalisa export` sees a warp checkpoint by its config and writes the warp roles; --int8 is refused."""
+    """`monalisa export` sees a warp checkpoint by its config and writes the warp roles through the
+    one pipeline: --int8 is gated on the composited face like any generator's picture."""
     from pathlib import Path
 
     import monalisa
@@ -168,34 +170,70 @@ def test_monalisa_export_writes_a_warp_checkpoint(tmp_path, capsys):
     ckpt = Path(monalisa.__file__).parent / "weights" / "warp_small"
     if not (ckpt / "checkpoint.json").is_file():
         pytest.skip("no warp_small checkpoint in this checkout")
-    assert main(["export", str(ckpt), "--out", str(tmp_path / "bad"), "--int8"]) == 2
-    assert "--int8 is not available" in capsys.readouterr().err
-    assert not (tmp_path / "bad").exists()
-    assert main(["export", str(ckpt), "--out", str(tmp_path / "onnx")]) == 0
-    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == ["embedder.onnx", "export.json",
-                                                                   "warp_generator.onnx"]
+    assert main(["export", str(ckpt), "--out", str(tmp_path / "onnx"), "--int8"]) == 0
+    printed = capsys.readouterr().out
+    names = sorted(p.name for p in (tmp_path / "onnx").iterdir())
+    assert names[:2] == ["embedder.onnx", "export.json"] and "warp_generator.onnx" in names
+    int8 = json.loads((tmp_path / "onnx" / "export.json").read_text())["files"][-1]
+    assert int8["name"] == "warp_generator.int8.onnx" and int8["metric"] == "SSIM"
+    assert int8["kept"] == (int8["value"] >= 0.99) == ("warp_generator.int8.onnx" in names)
+    assert "warp_generator.int8.onnx" in printed
     info = read_model_info(tmp_path / "onnx" / "warp_generator.onnx")
     assert info.role == "warp_generator" and info.inputs == ("raster", "warped", "embedding")
 
 
 def test_warp_model_end_to_end_prepare_train_export_render(tmp_path):
-    """monalisa prepare -> train --config warp_small -> export -> render: the warp model goes the same way as any."""
+    """monalisa prepare -> train --config warp_small -> export -> render: each stage's output is the
+    next one's input (hashes carried through), and the rendered face comes from the exported network."""
+    import json
     from pathlib import Path
 
+    import OpenImageIO as oiio
+
     from monalisa.cli import main
+    from monalisa.files import sha256_file
     from monalisa.nodes.modelfile import read_model_info
+
+    def read(path):
+        inp = oiio.ImageInput.open(str(path))
+        spec, pixels = inp.spec(), np.asarray(inp.read_image(oiio.FLOAT))
+        inp.close()
+        attrs = {a.name: a.value for a in spec.extra_attribs if a.name.startswith("monalisa:")}
+        return pixels, list(spec.channelnames), attrs
 
     repo = Path(__file__).resolve().parents[2]
     clip = repo / "assets" / "clips" / "liveportrait_d0.mp4"
     assert main(["prepare", str(clip), "--out", str(tmp_path / "data"), "--size", "128", "--max-frames", "6"]) == 0
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    assert [(v["frames"], v["skipped"]) for v in manifest["videos"]] == [(6, 0)]  # every frame had its face
+    assert np.load(tmp_path / "data" / manifest["videos"][0]["dir"] / "frames.npy").shape == (6, 128, 128, 3)
     assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--config", "warp_small",
                  "--steps", "2", "--checkpoint-every", "2", "--k", "2", "--batch", "1", "--no-adversarial"]) == 0
     ckpt = tmp_path / "run" / "checkpoints" / "step_0000002"
+    ckpt_sha = sha256_file(ckpt / "model.safetensors")
+    assert json.loads((ckpt / "checkpoint.json").read_text())["step"] == 2
     assert main(["export", str(ckpt), "--out", str(tmp_path / "onnx")]) == 0
-    assert read_model_info(tmp_path / "onnx" / "warp_generator.onnx").role == "warp_generator"
+    info = read_model_info(tmp_path / "onnx" / "warp_generator.onnx")
+    assert info.role == "warp_generator" and info.checkpoint_sha256 == ckpt_sha
+    side = json.loads((tmp_path / "onnx" / "export.json").read_text())
+    assert all(f["value"] <= 1e-4 for f in side["files"] if f["precision"] == "fp32")
     track = tmp_path / "track.json"
     assert main(["track", str(clip), "--out", str(track), "--end", "1"]) == 0
-    out = tmp_path / "frames" / "f.####.exr"
-    assert main(["render", "--still", str(repo / "assets" / "portraits" / "liveportrait_s3.jpg"), "--track",
-                 str(track), "--out", str(out), "--model", str(tmp_path / "onnx")]) == 0
-    assert sorted(p.name for p in out.parent.iterdir()) == ["f.0000.exr", "f.0001.exr"]
+    still = repo / "assets" / "portraits" / "liveportrait_s3.jpg"
+    frames = {}
+    for w in ("0", "1"):
+        out = tmp_path / f"frames_{w}" / "f.####.exr"
+        assert main(["render", "--still", str(still), "--track", str(track), "--out", str(out), "--model",
+                     str(tmp_path / "onnx"), "--correction", w]) == 0
+        assert sorted(p.name for p in out.parent.iterdir()) == ["f.0000.exr", "f.0001.exr"]
+        frames[w] = [read(out.parent / f"f.000{n}.exr") for n in (0, 1)]
+    pixels, names, attrs = frames["1"][1]
+    assert attrs["monalisa:checkpoint_sha256"] == ckpt_sha  # the trained checkpoint, not a bundled model
+    assert attrs["monalisa:model_sha256"] == sha256_file(tmp_path / "onnx" / "warp_generator.onnx")
+    matte, outside = pixels[..., names.index("matte")] > 0.5, pixels[..., names.index("matte")] == 0
+    assert 0.01 < matte.mean() < 0.9 and outside.mean() > 0.1  # a face-sized matte
+    rgb = [pixels[..., :3] for pixels, _, _ in frames["1"]]
+    assert np.abs(rgb[0] - rgb[1])[matte].max() > 0.01  # the face follows the track from frame to frame
+    plain = frames["0"][1][0][..., :3]  # the landmark warp alone: the network's correction off
+    assert np.abs(rgb[1] - plain)[matte].max() > 1e-4  # the exported network changes the face ...
+    assert np.abs(rgb[1] - plain)[outside].max() < 1e-6  # ... and nothing outside it

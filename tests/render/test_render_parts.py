@@ -131,11 +131,12 @@ def test_reexporting_the_reference_weights_reproduces_the_bundled_model(tmp_path
 
     from monalisa.cli import main
     from monalisa.export.verify import load_real_inputs
+    from monalisa.nodes.modelfile import read_model_info
     from monalisa.nodes.models import default_model_dir
 
     bundled = default_model_dir("reference")
     assert main(["export", str(bundled.parent), "--out", str(tmp_path / "again"), "--fp16"]) == 0
-    real = load_real_inputs(None, 64)
+    real = load_real_inputs(None, read_model_info(bundled / "generator.onnx").crop)
     images, rasters = real.images[:4].astype(np.float32), real.rasters[:4].astype(np.float32)
     for precision, bound in (("", 1e-4), (".fp16", 2e-2)):
         outputs = []
@@ -185,7 +186,7 @@ def test_reexporting_bundled_warp_weights_reproduces_their_onnx(tmp_path, name):
         pytest.skip(f"no bundled {name} model in this checkout")
     info = read_model_info(bundled / "warp_generator.onnx")
     assert main(["export", str(bundled.parent), "--out", str(tmp_path / "again")]) == 0
-    real = load_real_inputs(None, info.resolution, info.crop)
+    real = load_real_inputs(None, info.crop)
     rasters, warped = real.rasters[:2], real.images[:2]
     outs = []
     for folder in (bundled, tmp_path / "again"):
