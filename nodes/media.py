@@ -37,14 +37,38 @@ def _sequence_files(path):
 
 
 @dataclass(frozen=True)
+class Window:
+    """Where an image's pixels sit, as EXR and compositors say it: the data window (the pixels held,
+    origin ``x``, ``y``; an overscan still's reaches past the display window) inside the display
+    window (``full_*``: the frame the comp sees), and the pixel aspect (2.0: 2:1 anamorphic)."""
+
+    x: int = 0
+    y: int = 0
+    full_x: int = 0
+    full_y: int = 0
+    full_width: int = 0
+    full_height: int = 0
+    pixel_aspect: float = 1.0
+
+    @classmethod
+    def of(cls, spec) -> "Window":
+        """From an OpenImageIO ImageSpec (formats without windows: the data window is the frame)."""
+        aspect = float(spec.getattribute("PixelAspectRatio") or 1.0)
+        return cls(spec.x, spec.y, spec.full_x, spec.full_y, spec.full_width or spec.width,
+                   spec.full_height or spec.height, aspect if aspect > 0 else 1.0)
+
+
+@dataclass(frozen=True)
 class Still:
-    """One image as the render path uses it: straight (unpremultiplied) colour in ``colorspace``."""
+    """One image as the render path uses it: straight (unpremultiplied) colour in ``colorspace``.
+    ``pixels`` are the data window's; ``window`` says where they sit (rendered frames keep it)."""
 
     path: str
     pixels: np.ndarray  # float32 (H, W, 3)
     alpha: np.ndarray | None  # float32 (H, W), or None for an opaque image
     colorspace: str  # the OCIO name of ``pixels``' space
     srgb: np.ndarray  # uint8 (H, W, 3) sRGB-encoded: what detectors and models see
+    window: Window = Window()
 
     @property
     def size(self):
@@ -93,7 +117,7 @@ def read_still(path, colorspace=None) -> Still:
         alpha = None
     space = colour.resolve(colorspace or (colour.LINEAR if is_float else colour.SRGB))
     rgb = np.ascontiguousarray(rgb, np.float32)
-    return Still(path, rgb, alpha, space, colour.to_srgb8(rgb, space))
+    return Still(path, rgb, alpha, space, colour.to_srgb8(rgb, space), Window.of(spec))
 
 
 def read_image(path, colorspace=None):

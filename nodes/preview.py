@@ -24,7 +24,7 @@ from monalisa.errors import InputError, MediaError
 from monalisa.files import atomic_path
 from monalisa.nodes import colour
 from monalisa.nodes.sheet import write_contact_sheet
-from monalisa.nodes.writer import sequence_stem
+from monalisa.nodes.writer import matte_channel, sequence_stem
 
 SIDE = 512
 SHEET_FRAMES = 8
@@ -128,7 +128,8 @@ def _display_frame(path, space) -> tuple:
     """(sRGB uint8 (h, w, 3) scaled to SIDE, face close-up uint8 (TILE, TILE, 3)) of one written frame."""
     pixels, names, spec = read_image(path)
     rgb = display_rgb(pixels, spec, space)  # premultiplied over black, as a viewer shows it
-    matte = pixels[..., names.index("matte")] if "matte" in names else np.zeros(rgb.shape[:2], np.float32)
+    name = matte_channel(names)
+    matte = pixels[..., names.index(name)] if name else np.zeros(rgb.shape[:2], np.float32)
     scale = min(1.0, SIDE / max(rgb.shape[:2]))
     size = (max(2, int(round(rgb.shape[1] * scale)) // 2 * 2), max(2, int(round(rgb.shape[0] * scale)) // 2 * 2))
     return to_uint8(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)), _close_up(rgb, matte)

@@ -144,7 +144,7 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
         jobs = []
         for result in node.render(todo):
             jobs.append(writers.submit(write_frame, paths[result.frame], result.rgb, result.alpha, result.matte,
-                                       result.motion, result.metadata, display))
+                                       result.motion, result.metadata, display, node.still.window))
             summary.flagged += int(result.flagged)
             while len(jobs) > 4:
                 _collect(jobs.pop(0), summary, bar, report)

@@ -194,7 +194,8 @@ def dense_warp(image, mesh: WarpMesh, driven_points) -> Warp:
 
 
 def motion_vectors(mesh: WarpMesh, points_now, points_next, triangle) -> np.ndarray:
-    """float32 (H, W, 2): where each output pixel of this frame goes in the next one (pixels per frame).
+    """float32 (H, W, 2): where each output pixel of this frame goes in the next one (pixels per frame),
+    as (x, y) in image rows (y down); the EXR writer turns y up, as Nuke reads vectors (nodes/writer.py).
 
     ``triangle`` is this frame's (from :func:`warp_field`); a pixel in triangle j moves by the affine
     map taking triangle j of this frame onto triangle j of the next.

@@ -1,7 +1,20 @@
 """Rendered frames on disk: frame-number patterns, atomic EXR/PNG/JPEG/TIFF writes with provenance.
 
-EXR frames are half float, zip-compressed (one scanline per block, like Nuke's default), channels R G B A matte motion.u motion.v, colour
-premultiplied by A as EXR expects; PNG/JPEG/TIFF previews are sRGB-encoded RGB(A). Every file
+EXR frames are half float, zip-compressed (one scanline per block, like Nuke's default), colour
+premultiplied by A as EXR expects, with the still's data window, display window and pixel aspect
+(an overscan still renders with its overscan, an anamorphic one stays anamorphic). Channels, named
+as Nuke and Blender read them:
+
+- ``R G B A``: colour and alpha (Nuke's rgba; Blender's Combined/Alpha);
+- ``matte.A``: the face matte in its own layer ``matte`` (Nuke: ``matte.alpha``; Blender: ``matte``);
+- ``forward.u forward.v``: forward motion vectors, where a pixel of this frame is in the next one, in
+  pixels per frame, x to the right and **y up** (Nuke's ``forward`` layer, part of its ``motion``
+  layer, read by VectorBlur with uv = ``forward`` or ``motion`` without a flip; Blender: the
+  ``forward`` output of an Image node). The render path's arrays are y down (image rows); the sign
+  is turned here, at the file.
+
+Frames written before these names (``matte``, ``motion.u``/``motion.v`` y down) are still read by
+:func:`matte_channel`. PNG/JPEG/TIFF previews are sRGB-encoded RGB(A), without windows. Every file
 carries ``monalisa:*`` header attributes (``monalisa:synthetic = 1`` always) and no time stamp,
 so the same inputs give byte-identical files. A write goes to a hidden temporary name in the same
 folder and is renamed into place; ``monalisa.files.remove_stale_temps`` clears what a killed run left.
@@ -18,7 +31,15 @@ from monalisa.nodes import frames as grammar
 
 FLOAT_FORMATS = {".exr": "openexr"}
 DISPLAY_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
-EXR_CHANNELS = ("R", "G", "B", "A", "matte", "motion.u", "motion.v")
+EXR_CHANNELS = ("R", "G", "B", "A", "forward.u", "forward.v", "matte.A")  # in the order OpenEXR reads them back
+MATTE = "matte.A"
+#: names of the matte in frames this and earlier versions wrote, newest first
+MATTE_NAMES = (MATTE, "matte")
+
+
+def matte_channel(names) -> str | None:
+    """The matte's channel among ``names`` (a frame's channel names), or None when it has none."""
+    return next((n for n in MATTE_NAMES if n in names), None)
 
 
 def has_pattern(path) -> bool:
@@ -89,10 +110,15 @@ def read_header(path) -> dict | None:
         inp.close()
 
 
-def _spec(width, height, names, fmt, metadata, exr):
+def _spec(width, height, names, fmt, metadata, exr, window=None):
     import OpenImageIO as oiio
 
     spec = oiio.ImageSpec(width, height, len(names), fmt)
+    if exr and window is not None:
+        spec.x, spec.y = window.x, window.y
+        spec.full_x, spec.full_y, spec.full_width, spec.full_height = (window.full_x, window.full_y,
+                                                                       window.full_width, window.full_height)
+        spec.attribute("PixelAspectRatio", float(window.pixel_aspect))
     spec.channelnames = tuple(names)
     if "A" in names:
         spec.alpha_channel = names.index("A")
@@ -105,10 +131,11 @@ def _spec(width, height, names, fmt, metadata, exr):
     return spec
 
 
-def write_frame(path, rgb, alpha, matte, motion, metadata: dict, display=None) -> None:
+def write_frame(path, rgb, alpha, matte, motion, metadata: dict, display=None, window=None) -> None:
     """Write one frame atomically. ``rgb`` float32 (H, W, 3) straight colour in the working space;
-    ``alpha``/``matte`` (H, W); ``motion`` (H, W, 2). ``display``: a function turning ``rgb`` into sRGB
-    [0, 1] for PNG/JPEG/TIFF outputs (EXR keeps the working space)."""
+    ``alpha``/``matte`` (H, W); ``motion`` (H, W, 2) in pixels, y down (image rows). ``display``: a
+    function turning ``rgb`` into sRGB [0, 1] for PNG/JPEG/TIFF outputs (EXR keeps the working space).
+    ``window``: the still's :class:`monalisa.nodes.media.Window`, kept in EXR frames."""
     import OpenImageIO as oiio
 
     from monalisa.files import atomic_path
@@ -118,7 +145,8 @@ def write_frame(path, rgb, alpha, matte, motion, metadata: dict, display=None) -
     h, w = rgb.shape[:2]
     a = np.ones((h, w), np.float32) if alpha is None else np.asarray(alpha, np.float32)
     if ext in FLOAT_FORMATS:
-        planes = [rgb * a[..., None], a[..., None], matte[..., None], motion]
+        y_up = np.asarray(motion, np.float32) * np.array([1.0, -1.0], np.float32)  # rows down -> y up
+        planes = [rgb * a[..., None], a[..., None], y_up, matte[..., None]]
         pixels, names, fmt = np.concatenate(planes, axis=2).astype(np.float16), EXR_CHANNELS, oiio.HALF
         kind = FLOAT_FORMATS[ext]
     else:
@@ -130,7 +158,7 @@ def write_frame(path, rgb, alpha, matte, motion, metadata: dict, display=None) -
         dtype = np.uint16 if bits == oiio.UINT16 else np.uint8
         pixels, fmt = np.round(np.concatenate(planes, axis=2) * scale).astype(dtype), bits
         kind = DISPLAY_FORMATS[ext]
-    spec = _spec(w, h, names, fmt, metadata, ext in FLOAT_FORMATS)
+    spec = _spec(w, h, names, fmt, metadata, ext in FLOAT_FORMATS, window)
     with atomic_path(path) as tmp:
         out = oiio.ImageOutput.create(kind)
         if out is None or not out.open(str(tmp), spec):

@@ -10,8 +10,9 @@ plate's landmarks, plus a learned correction of what a warp cannot show (mouth i
 shading, the background the head uncovers) once it has an --identity fine-tuned on the still (see
 monalisa/weights/warp/MODEL_CARD.md); without one it renders the landmark warp alone.
 
-EXR frames hold R G B A (scene-linear, premultiplied), a face `matte` and forward motion vectors
-(`motion.u`, `motion.v`, pixels per frame), plus monalisa:* provenance and `monalisa:synthetic = 1`.
+EXR frames hold R G B A (scene-linear, premultiplied), a face matte `matte.A` and forward motion vectors
+(`forward.u`, `forward.v`, pixels per frame, y up as Nuke reads them), with the still's data/display
+windows and pixel aspect, plus monalisa:* provenance and `monalisa:synthetic = 1`.
 Frames already rendered with the same inputs are skipped (re-run to resume); --overwrite redoes them.
 """
 from __future__ import annotations

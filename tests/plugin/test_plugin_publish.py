@@ -119,7 +119,7 @@ def test_bad_render_fails_its_own_validator(shot, render_copy, tmp_path, capsys,
     elif defect == "zero-byte frame":
         frame.write_bytes(b"")
     elif defect == "missing matte":
-        _rewrite(frame, drop_channel="matte")
+        _rewrite(frame, drop_channel="matte.A")
     elif defect == "mismatching provenance":
         _rewrite(frame, attrs={"monalisa:model_sha256": "0" * 64})
     elif defect == "truncated frame":  # a copy cut short: the header reads, the pixels do not

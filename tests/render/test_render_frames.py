@@ -14,7 +14,10 @@ from monalisa.files import sha256_file
 from monalisa.nodes import colour
 from monalisa.nodes.media import read_still
 from monalisa.nodes.models import default_model_dir
-from monalisa.nodes.writer import EXR_CHANNELS
+from monalisa.nodes.writer import EXR_CHANNELS, MATTE
+
+M = EXR_CHANNELS.index(MATTE)  # the matte's channel index
+UV = slice(EXR_CHANNELS.index("forward.u"), EXR_CHANNELS.index("forward.v") + 1)  # forward vectors
 
 from .conftest import FRAMES, frame, monalisa, read_exr
 
@@ -50,18 +53,18 @@ def test_matte_covers_the_face_and_far_pixels_are_the_still(rendered, small_stil
     assert far.sum() > 1000  # the test must look at real pixels
     for n in range(FRAMES):
         pixels, _, _ = read_exr(frame(rendered, n))
-        matte = pixels[..., 4]
+        matte = pixels[..., M]
         assert matte[int(centre[1]), int(centre[0])] > 0.99
         assert matte[far].max() == 0.0 and matte[:5].max() == 0.0
         assert np.array_equal(pixels[..., :3][far], linear[far])  # beyond the warp's reach: the still, exactly
-        assert np.abs(pixels[..., 5:7][far]).max() == 0.0
+        assert np.abs(pixels[..., UV][far]).max() == 0.0
 
 
 def test_the_face_moves_and_motion_vectors_follow_it(rendered):
     first, _, _ = read_exr(frame(rendered, 0))
     moved = [np.abs(read_exr(frame(rendered, n))[0][..., :3] - first[..., :3]).max() for n in range(1, FRAMES)]
     assert max(moved) > 0.05  # frames differ where the face is
-    motion = np.stack([read_exr(frame(rendered, n))[0][..., 5:7] for n in range(FRAMES - 1)])
+    motion = np.stack([read_exr(frame(rendered, n))[0][..., UV] for n in range(FRAMES - 1)])
     assert np.abs(motion).max() > 0.1 and np.isfinite(motion).all()
 
 
@@ -131,7 +134,7 @@ def test_a_frame_without_usable_landmarks_is_the_untouched_still_and_flagged(sma
     linear = colour.convert(read_still(small_still).pixels, colour.SRGB, colour.LINEAR)
     assert attrs["monalisa:flagged"] == 1 and "collapsed" in attrs["monalisa:flag_reason"]
     assert np.array_equal(pixels[..., :3], linear.astype(np.float16).astype(np.float32))
-    assert pixels[..., 4].max() == 0.0
+    assert pixels[..., M].max() == 0.0
     assert read_exr(frame(out, 1))[2]["monalisa:flagged"] == 0
 
 
@@ -199,7 +202,7 @@ def test_a_warp_generator_model_renders_through_the_same_node(small_still, short
         pixels, names, attrs = read_exr(frame(out, n))
         assert names == EXR_CHANNELS and pixels.shape[:2] == linear.shape[:2]
         assert attrs["monalisa:model_sha256"] == sha256_file(folder / "warp_generator.onnx")
-        assert 0.0 < pixels[..., 4].max() <= 1.0 and pixels[..., 4][far].max() == 0.0
+        assert 0.0 < pixels[..., M].max() <= 1.0 and pixels[..., M][far].max() == 0.0
         assert np.array_equal(pixels[..., :3][far], linear[far])
         assert np.isfinite(pixels).all()
 
@@ -251,6 +254,6 @@ def test_the_reference_image_generator_still_renders_feed_forward(small_still, s
     plain, _, _ = read_exr(frame(warp, 1))
     assert attrs["monalisa:model_sha256"] == sha256_file(default_model_dir("reference") / "generator.onnx")
     assert "monalisa:correction" not in attrs and attrs["monalisa:mode"] == "feed-forward"
-    face = pixels[..., 4] > 0.99
+    face = pixels[..., M] > 0.99
     assert face.sum() > 500
     assert np.abs(pixels[..., :3][face] - plain[..., :3][face]).mean() > 0.01  # a generated face, not the warp
