@@ -154,14 +154,16 @@ def check_request(checkpoint, stills, out, steps: int, overwrite: bool = False) 
 
 def make_identity_pack(checkpoint, stills, out, *, steps: int = 300, name: str | None = None, vgg19=None,
                        cfg: FinetuneConfig | None = None, overwrite: bool = False, progress: bool = True,
-                       steady: float = FINETUNE_STEADY, jitter: int = FINETUNE_JITTER) -> dict:
+                       steady: float = FINETUNE_STEADY, jitter: int = FINETUNE_JITTER,
+                       stand_in: str = "pyramid") -> dict:
     """Fine-tune ``checkpoint`` on ``stills`` and write the identity pack ``out`` (identity.safetensors,
     identity.json, contact_sheet.png: crops | rasters | (warped |) output). Returns identity.json's content.
 
     A warp-generator checkpoint learns from pairs: the first still warped to each still's expression
     (its landmarks brought onto the first still's pose by :func:`onto`) -> that still; give the still
     you animate first. ``steady``: the steadiness term's weight, ``jitter``: landmark-jittered copies
-    of each pair (warp generators)."""
+    of each pair (warp generators); ``stand_in``: the content loss without VGG weights
+    (``models.config.STAND_INS``). ``monalisa finetune`` and ``monalisa evaluate`` both come here."""
     from monalisa.files import remove_stale_temps, sha256_file
     from monalisa.models.checkpoint import build_models, crop_geometry, load_checkpoint
     from monalisa.models.identity import save_identity
@@ -175,7 +177,7 @@ def make_identity_pack(checkpoint, stills, out, *, steps: int = 300, name: str |
     E, G, D = build_models(ckpt)
     geometry = crop_geometry(ckpt)
     crops = prepare_stills(stills, geometry)
-    content = ContentLoss(vgg19_path=vgg19)
+    content = ContentLoss(vgg19_path=vgg19, stand_in=stand_in)
     remove_stale_temps(out.parent, out.name)
     images, rasters = to_tensor(crops.images), to_tensor(crops.rasters)
     cfg = cfg or FinetuneConfig(steps=steps)

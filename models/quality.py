@@ -16,6 +16,9 @@ Torch-free. Images are uint8 (H, W, 3) RGB; landmarks float32 (68, 2) in image p
 - :func:`mouth_opening`, :func:`landmark_error`, :meth:`FaceAnalyser.near`: the landmark measures of
   cross-reenactment and of the smoothing benchmark (the face found on an output near where it was
   meant to be, its distance from the intended points in inter-ocular distances, its mouth opening).
+- :func:`region_metrics` (L1/SSIM inside a mask: the inner mouth of self-reenactment),
+  :func:`mouth_interior` (CIELAB distance of the inner mouth from the lips' colour) and
+  :func:`detail` (high-frequency energy of the face): the mouth and detail scores.
 """
 from __future__ import annotations
 
@@ -198,6 +201,71 @@ def mouth_opening(points) -> float:
     width = max(float(np.linalg.norm(across)), 1e-9)
     down = np.array([-across[1], across[0]]) / width
     return float(((p[[67, 66, 65]] - p[[61, 62, 63]]) @ down).mean() / width)
+
+
+#: a mouth is open when its inner-lip height / mouth width (``mouth_opening``) exceeds this
+OPEN_MOUTH = 0.15
+
+
+def polygon_mask(size, polygon, erode: int = 0) -> np.ndarray:
+    """bool (H, W) inside ``polygon`` (K, 2) of an image of ``size`` (H, W), eroded by ``erode`` px
+    (rasterised with 1/16 px precision)."""
+    import cv2
+
+    mask = np.zeros(size, np.uint8)
+    cv2.fillPoly(mask, [np.round(np.asarray(polygon, np.float64) * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+    if erode:
+        mask = cv2.erode(mask, np.ones((3, 3), np.uint8), iterations=erode)
+    return mask.astype(bool)
+
+
+def inner_mouth(size, points, erode: int = 1) -> np.ndarray:
+    """bool (H, W): inside the inner-lip polygon (points 60-67), eroded by ``erode`` px."""
+    return polygon_mask(size, np.asarray(points)[60:68], erode)
+
+
+def lip_ring(size, points) -> np.ndarray:
+    """bool (H, W): the lips themselves, inside the outer lip line (48-59) and outside the inner (60-67)."""
+    p = np.asarray(points)
+    return polygon_mask(size, p[48:60]) & ~polygon_mask(size, p[60:68])
+
+
+def mouth_interior(image, points) -> float:
+    """How far the inner mouth is from the lips' colour: mean CIELAB distance of the pixels inside
+    the inner-lip polygon (eroded 1 px) from the lip ring's mean colour, minus the ring's own mean
+    distance from that colour. ~0 when lip colour is smeared over the gap; teeth, tongue and the
+    dark of an open mouth score 8-30. NaN when the polygon is empty (a closed mouth)."""
+    import cv2
+
+    rgb = _rgb(image, "mouth image")
+    inner, ring = inner_mouth(rgb.shape[:2], points), lip_ring(rgb.shape[:2], points)
+    if not inner.any() or not ring.any():
+        return float("nan")
+    lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).astype(np.float64)
+    colour = lab[ring].mean(0)
+    return float(np.linalg.norm(lab[inner] - colour, axis=1).mean() - np.linalg.norm(lab[ring] - colour, axis=1).mean())
+
+
+def region_metrics(pred, truth, mask) -> dict:
+    """L1 (on [0, 1]) and SSIM (scikit-image's map, channel axis) averaged inside ``mask`` (H, W)."""
+    from skimage.metrics import structural_similarity
+
+    a, b = _pair(pred, truth)
+    mask = np.asarray(mask, bool)
+    _, ssim_map = structural_similarity(a, b, channel_axis=2, data_range=1.0, full=True)
+    return {"l1": float(np.abs(a - b)[mask].mean()), "ssim": float(ssim_map[mask].mean())}
+
+
+def detail(image, points) -> float:
+    """High-frequency energy of the face: mean |Laplacian| of the luminance (on [0, 1]) inside the
+    landmarks' convex hull, on the metric square aligned on ``points``."""
+    import cv2
+
+    tf = metric_transform(points)
+    gray = cv2.cvtColor(metric_crop(image, tf), cv2.COLOR_RGB2GRAY).astype(np.float64) / 255.0
+    hull = cv2.convexHull(tf.apply(np.asarray(points, np.float32)).astype(np.float32))[:, 0]
+    mask = polygon_mask(gray.shape, hull, erode=2)
+    return float(np.abs(cv2.Laplacian(gray, cv2.CV_64F, ksize=3))[mask].mean())
 
 
 def landmark_error(found, intended) -> float:

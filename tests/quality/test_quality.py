@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from monalisa.cli import main
-from monalisa.models import evaluate as ev
+from monalisa import evaluate as ev
 from monalisa.models import quality
 from monalisa.nodes.detect import create_detector
 from monalisa.nodes.media import iter_frames

@@ -10,7 +10,9 @@ Protocol (../shared/QUALITY.md, so figures compare): per clip
   square for truth and prediction) and on the full frame: L1, PSNR, SSIM; AKD on the square; CSIM on
   full frames;
 - *flicker* on a window of consecutive frames in the last half, all cut with the window's first
-  square.
+  square;
+- the *inner mouth*: L1 and SSIM inside the true inner-lip polygon (eroded 1 px) of the targets
+  whose true mouth is open (``quality.OPEN_MOUTH``), on the same square.
 
 Methods are callables ``predict(clip, frames) -> {frame: uint8 (H, W, 3)}``. The baselines need the
 source frame only: ``copy`` (the still unchanged), ``warp`` (``nodes.warp``, the render path's dense
@@ -20,6 +22,11 @@ a Gaussian of sigma 1.5 px at the 256² metric scale: gains that are only blur s
 Results per clip are kept in OUT/<clip>/metrics.json (a re-run with the same options skips the clip);
 OUT/results.csv, OUT/table.md, OUT/<clip>/contact_sheet.png (rows: truth, monalisa..., warp) and
 OUT/<clip>/preview.mp4 (the window, side by side) are written atomically.
+
+This module is top-level (not in ``models/``) because it drives every stage: the render path
+(``nodes``), fine-tuning (``models.finetune.make_identity_pack``) and the export
+(``export.pipeline.export_checkpoint``), through the same public functions a user's script calls.
+Cross-reenactment (stills of other people, no ground truth) is ``monalisa.crosseval``.
 """
 from __future__ import annotations
 
@@ -42,10 +49,11 @@ from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY
 
 log = logging.getLogger(__name__)
 
-METRICS = ("l1", "psnr", "ssim", "l1_full", "psnr_full", "ssim_full", "akd", "csim", "flicker")
+METRICS = ("l1", "psnr", "ssim", "l1_full", "psnr_full", "ssim_full", "akd", "csim", "flicker", "mouth_l1",
+           "mouth_ssim")
 #: direction of each metric for the table header
 BETTER = {"l1": "↓", "psnr": "↑", "ssim": "↑", "l1_full": "↓", "psnr_full": "↑", "ssim_full": "↑", "akd": "↓",
-          "csim": "↑", "flicker": "↓"}
+          "csim": "↑", "flicker": "↓", "mouth_l1": "↓", "mouth_ssim": "↑"}
 BLUR_SIGMA = 1.5  # px at the 256² metric scale
 
 
@@ -57,7 +65,7 @@ class Protocol:
 
     def key(self) -> dict:
         return {"targets": self.targets, "window": self.window, "ks": list(self.ks),
-                "crop": quality.CROP_SIZE, "margin": quality.CROP_MARGIN}
+                "crop": quality.CROP_SIZE, "margin": quality.CROP_MARGIN, "metrics": list(METRICS)}
 
 
 @dataclass
@@ -188,6 +196,10 @@ class Scorer:
         self.refs = {f: analyser.reference(self.crops[f], self.tf[f].apply(clip.points[f]), clip.images[f],
                                            clip.points[f]) for f in clip.targets}
         self.window_tf = quality.metric_transform(clip.points[clip.window[0]]) if clip.window else None
+        size = (quality.CROP_SIZE, quality.CROP_SIZE)
+        masks = {f: quality.inner_mouth(size, self.tf[f].apply(clip.points[f])) for f in clip.targets
+                 if quality.mouth_opening(clip.points[f]) > quality.OPEN_MOUTH}
+        self.mouth = {f: m for f, m in masks.items() if m.any()}  # targets whose true mouth is open
 
     def score(self, preds: dict) -> dict:
         clip, rows = self.clip, []
@@ -201,6 +213,10 @@ class Scorer:
             m["csim"] = self.analyser.csim(pred, self.refs[f])
             rows.append(m)
         out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        mouth = [quality.region_metrics(quality.metric_crop(preds[f], self.tf[f]), self.crops[f], m)
+                 for f, m in self.mouth.items()]
+        out["mouth_l1"] = float(np.mean([m["l1"] for m in mouth])) if mouth else float("nan")
+        out["mouth_ssim"] = float(np.mean([m["ssim"] for m in mouth])) if mouth else float("nan")
         if self.window_tf is not None:
             tf = self.window_tf
             out["flicker"] = quality.flicker([quality.metric_crop(preds[f], tf) for f in clip.window],
@@ -231,36 +247,18 @@ def _sheet_rows(clip: Clip, scorer: Scorer, preds_by_method: dict, columns: int 
     return rows
 
 
-def _label(tile: np.ndarray, text: str) -> np.ndarray:
+def label_tile(tile: np.ndarray, text: str) -> np.ndarray:
     tile = tile.copy()
     cv2.putText(tile, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
     cv2.putText(tile, text, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
     return tile
 
 
-def write_movie(path, frames, fps: float) -> None:
-    """uint8 RGB frames (same even size) -> an H.264 mp4, written atomically."""
-    import av
-
-    from monalisa.files import atomic_path
-
-    h, w = frames[0].shape[:2]
-    with atomic_path(path) as tmp:
-        with av.open(str(tmp), "w", format="mp4") as out:
-            stream = out.add_stream("libx264", rate=max(1, int(round(fps or 25))))
-            stream.width, stream.height, stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-            for rgb in frames:
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[: h - h % 2, : w - w % 2]), format="rgb24")
-                for packet in stream.encode(frame):
-                    out.mux(packet)
-            for packet in stream.encode():
-                out.mux(packet)
-
-
 def evaluate_clip(path, out: Path | None, methods: dict, protocol: Protocol, analyser=None, detector=None,
                   progress=True, settings: dict | None = None) -> list:
     """All methods on one clip -> [Result]. methods: label -> (k, predict). Writes OUT/<clip>/; a
     re-run skips the clip when protocol, methods and ``settings`` (model, fine-tuning options) match."""
+    from monalisa.nodes.preview import write_movie
     from monalisa.nodes.sheet import write_contact_sheet
 
     path = Path(path)
@@ -285,17 +283,18 @@ def evaluate_clip(path, out: Path | None, methods: dict, protocol: Protocol, ana
         order = [m for m in shown if m != "warp"] + (["warp"] if "warp" in shown else [])
         rows = _sheet_rows(clip, scorer, {m: shown[m] for m in order})
         labels = ["truth", *order]
-        rows = [[_label(r[0], lab), *r[1:]] for r, lab in zip(rows, labels)]
+        rows = [[label_tile(r[0], lab), *r[1:]] for r, lab in zip(rows, labels)]
         write_contact_sheet(folder / "contact_sheet.png", rows)
         if clip.window:
             tf = scorer.window_tf
             movie = [np.concatenate([quality.metric_crop(clip.images[f], tf)]
                                     + [quality.metric_crop(shown[m][f], tf) for m in order], axis=1)
                      for f in clip.window]
-            write_movie(folder / "preview.mp4", movie, clip.fps)
+            write_movie(folder / "preview.mp4", movie, clip.fps or 25.0)
         write_json(folder / "metrics.json", {"key": key, "clip": str(path), "source": clip.source,
                                              "targets": clip.targets, "window": clip.window,
                                              "refs": {str(k): v for k, v in clip.refs.items()},
+                                             "open_mouth_targets": sorted(scorer.mouth),
                                              "results": [asdict(r) for r in results]})
     return results
 
@@ -331,7 +330,8 @@ def _fmt(metric: str, value: float) -> str:
 
 def markdown_table(rows: list, clips: int) -> str:
     head = ["method", "K", *(f"{m} {BETTER[m]}" for m in METRICS)]
-    lines = [f"Self-reenactment on {clips} clip(s), mean over clips (crop {quality.CROP_SIZE}²; *_full: full frame)",
+    lines = [f"Self-reenactment on {clips} clip(s), mean over clips (crop {quality.CROP_SIZE}²; *_full: full frame; "
+             f"mouth_*: inside the true inner-lip line of targets whose mouth is open > {quality.OPEN_MOUTH:g})",
              "", "| " + " | ".join(head) + " |", "|---|---:|" + "---:|" * len(METRICS)]
     for r in rows:
         lines.append("| " + " | ".join([r.method, str(r.k or "–"), *(_fmt(m, r.metrics[m]) for m in METRICS)]) + " |")
@@ -450,71 +450,53 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
                                      f"the model folder {model}; give the checkpoint the folder was exported from")
                 for k in protocol.ks:
                     methods[f"monalisa-ft{k}"] = (k, method(k, finetuned_identity(
-                        ckpt, k, finetune_steps, jitter=finetune_jitter, steady=finetune_steady, loss=finetune_loss)))
+                        checkpoint, k, finetune_steps, jitter=finetune_jitter, steady=finetune_steady,
+                        loss=finetune_loss)))
     methods.update({name: (0, fn) for name, fn in BASELINES.items()})
     return methods
 
 
-def finetuned_identity(ckpt, k: int, steps: int, workdir=None, jitter: int = FINETUNE_JITTER,
-                       steady: float = FINETUNE_STEADY,
-                       loss: str = "pyramid"):
-    """-> identity_for(clip): fine-tune the checkpoint on the clip's K reference frames (crops from
-    ``nodes.facecrop``), export the baked generator, return its path (cached per clip and K).
-    Warp generators: ``jitter`` landmark-jittered copies per pair, the steadiness term of weight
-    ``steady``; ``loss`` the content loss stand-in (``models.config.STAND_INS``)."""
-    from monalisa.models.losses import ContentLoss
-
-    content = ContentLoss(stand_in=loss)
-    import tempfile
-
+def finetuned_identity(checkpoint, k: int, steps: int, workdir=None, jitter: int = FINETUNE_JITTER,
+                       steady: float = FINETUNE_STEADY, loss: str = "pyramid"):
+    """-> identity_for(clip): what a user runs for an identity, on the clip's K reference frames
+    written as PNG stills (the source first: the still that is animated): ``make_identity_pack``
+    (crops, fine-tuning, the pack; ``loss`` the content-loss stand-in) then :func:`bake_identity`.
+    Cached per clip and K; without ``workdir`` the packs and exports go to a temporary folder removed
+    at exit."""
     cache = {}
     if workdir is not None:
         root = Path(workdir)
     else:
         import atexit
         import shutil
+        import tempfile
 
-        root = Path(tempfile.mkdtemp(prefix="monalisa-eval-"))  # identity packs and exports, removed at exit
+        root = Path(tempfile.mkdtemp(prefix="monalisa-eval-"))
         atexit.register(shutil.rmtree, root, ignore_errors=True)
 
     def identity_for(clip: Clip):
-        if clip.name in cache:
-            return cache[clip.name]
-        import torch
+        if clip.name not in cache:
+            from monalisa.models.finetune import make_identity_pack
 
-        from monalisa.export.pipeline import export_checkpoint
-        from monalisa.models.checkpoint import build_models, crop_geometry
-        from monalisa.models.finetune import FinetuneConfig, finetune
-        from monalisa.models.identity import save_identity
-        from monalisa.nodes.facecrop import model_crop, to_model
-
-        cfg = ckpt.config
-        geometry = crop_geometry(ckpt)
-        crops = [model_crop(clip.images[f], clip.points[f], geometry) for f in clip.refs[k]]
-        images = torch.from_numpy(to_model(np.stack([c.image for c in crops])))
-        rasters = torch.from_numpy(to_model(np.stack([c.raster for c in crops])))
-        pack = root / f"{clip.name}_k{k}" / "identity"
-        out = root / f"{clip.name}_k{k}" / "onnx"
-        meta = {"name": f"{clip.name}_k{k}", "base_checkpoint_sha256": ckpt.sha256,
-                "stills": [int(f) for f in clip.refs[k]], "steps": steps}
-        if cfg.generator == "warp":
-            from monalisa.models.finetune import finetune_warp, warp_pairs
-
-            E, G, D = build_models(ckpt)
-            refs = clip.refs[k]
-            pairs = warp_pairs(clip.still, clip.points[clip.source], [clip.images[f] for f in refs],
-                               [clip.points[f] for f in refs], geometry, jitter=jitter, steady=steady > 0)
-            psi, e_hat = finetune_warp(E, G, images, rasters, pairs, steps=steps, content=content,
-                                       steady_weight=steady)
-            save_identity(pack, G, psi, e_hat, meta)
-            export_checkpoint(ckpt.path, out, identity=pack, slim=False)
-            cache[clip.name] = out / "baked_warp_generator.onnx"
-            return cache[clip.name]
-        E, G, D = build_models(ckpt)
-        psi, e_hat = finetune(E, G, D, images, rasters, FinetuneConfig(steps=steps), progress=False, content=content)
-        save_identity(pack, G, psi, e_hat, meta)
-        export_checkpoint(ckpt.path, out, identity=pack, slim=False)
-        cache[clip.name] = out / "baked_generator.onnx"
+            folder = root / f"{clip.name}_k{k}"
+            (folder / "stills").mkdir(parents=True, exist_ok=True)
+            stills = []
+            for f in clip.refs[k]:
+                stills.append(folder / "stills" / f"{clip.name}.{f:06d}.png")
+                cv2.imwrite(str(stills[-1]), cv2.cvtColor(clip.images[f], cv2.COLOR_RGB2BGR))
+            make_identity_pack(checkpoint, stills, folder / "identity", steps=steps, jitter=jitter, steady=steady,
+                               stand_in=loss, overwrite=True, progress=False)
+            cache[clip.name] = bake_identity(checkpoint, folder / "identity", folder / "onnx")
         return cache[clip.name]
 
     return identity_for
+
+
+def bake_identity(checkpoint, pack, out) -> Path:
+    """``monalisa export CHECKPOINT --identity PACK --out OUT`` (the export's public entry point) ->
+    the baked generator's path."""
+    from monalisa.export.pipeline import export_checkpoint
+
+    export_checkpoint(checkpoint, out, identity=pack, overwrite=True)
+    return next(Path(out) / name for name in ("baked_warp_generator.onnx", "baked_generator.onnx")
+                if (Path(out) / name).is_file())
