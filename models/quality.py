@@ -134,10 +134,13 @@ class FaceAnalyser:
         self._rec = dlib.face_recognition_model_v1(os.path.join(m, "dlib_face_recognition_resnet_model_v1.dat"))
 
     def _box(self, rgb, points) -> tuple:
-        """The HOG box of the face (highest score), else the landmarks' bounding box."""
-        rects, scores, _ = self._det.run(rgb, 0, 0.0)
+        """The HOG box of the face (the largest, ``nodes.detect.largest_face``'s rule), else the
+        landmarks' bounding box."""
+        from monalisa.nodes.detect import box_area
+
+        rects, _, _ = self._det.run(rgb, 0, 0.0)
         if len(rects):
-            r = rects[int(np.argmax(scores))]
+            r = max(rects, key=lambda r: box_area((r.left(), r.top(), r.right(), r.bottom())))
             return (r.left(), r.top(), r.right(), r.bottom())
         x0, y0 = np.floor(points.min(axis=0))
         x1, y1 = np.ceil(points.max(axis=0))

@@ -46,6 +46,7 @@ from monalisa.errors import InputError, NoFaceError
 from monalisa.files import write_json, write_text
 from monalisa.models import quality
 from monalisa.models.config import FINETUNE_JITTER, FINETUNE_STEADY
+from monalisa.nodes.detect import largest_face
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,6 @@ class Clip:
         return sorted(set(self.targets) | set(self.window))
 
 
-def _largest(faces):
-    return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])) if faces else None
-
-
 def spread(lo: int, hi: int, n: int) -> list:
     """n frame numbers spread evenly over [lo, hi] (fewer when the range is short)."""
     if hi < lo:
@@ -121,7 +118,7 @@ def load_clip(path, protocol: Protocol = Protocol(), detector=None, progress=Tru
     # source: the first frame with a face, searched in the first half
     source = None
     for f, rgb in iter_frames(path, 0, half - 1):
-        face = _largest(detector.detect(rgb))
+        face = largest_face(detector.detect(rgb))
         if face is not None:
             source, images[f], points[f] = f, rgb, face.points
             break
@@ -135,7 +132,7 @@ def load_clip(path, protocol: Protocol = Protocol(), detector=None, progress=Tru
     bar = tqdm(total=len(wanted), desc=f"frames {path.stem}", unit="frame", disable=not progress)
     for f, rgb in iter_frames(path, min(wanted), max(wanted)):
         if f in wanted:
-            face = _largest(detector.detect(rgb))
+            face = largest_face(detector.detect(rgb))
             if face is not None:
                 images[f], points[f] = rgb, face.points
             bar.update()

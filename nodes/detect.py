@@ -26,6 +26,18 @@ class Face:
     points: np.ndarray
 
 
+def box_area(box) -> float:
+    """Area of an (x0, y0, x1, y1) box."""
+    x0, y0, x1, y1 = box
+    return max(0.0, float(x1) - float(x0)) * max(0.0, float(y1) - float(y0))
+
+
+def largest_face(faces):
+    """The face-choice rule, everywhere a still or frame holds several faces (prepare, fine-tuning
+    stills, the still at render, tracking's default, evaluation): the largest box. None for no face."""
+    return max(faces, key=lambda f: box_area(f.box)) if faces else None
+
+
 def _dlib_models_dir():
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:

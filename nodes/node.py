@@ -110,13 +110,13 @@ def _json_sha256(obj) -> str:
 def still_landmarks(still: Still, landmarks=None) -> np.ndarray:
     """(68, 2) landmarks of the still: given (array or one-frame track file) or detected (largest face)."""
     if landmarks is None:
-        from monalisa.nodes.detect import create_detector
+        from monalisa.nodes.detect import create_detector, largest_face
 
         faces = create_detector("dlib").detect(still.srgb)
         if not faces:
             raise NoFaceError(f"{still.path}: no face found on the still; give its landmarks with "
                               "--still-landmarks TRACK.json (a one-frame track file) for paintings and stylised faces")
-        return max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).points
+        return largest_face(faces).points
     if isinstance(landmarks, (str, Path)):
         track = trackfile.load(landmarks)
         if len(track.frames) != 1:

@@ -23,9 +23,9 @@ class StillCrops:
 
 
 def prepare_stills(paths, geometry: CropGeometry, detector=None) -> StillCrops:
-    """Read each still, find its most confident face and cut the model crop; NoFaceError (one line,
-    naming the file) for a still without a face."""
-    from monalisa.nodes.detect import create_detector
+    """Read each still, find its largest face (``nodes.detect.largest_face``) and cut the model crop;
+    NoFaceError (one line, naming the file) for a still without a face."""
+    from monalisa.nodes.detect import create_detector, largest_face
     from monalisa.nodes.media import read_image
 
     detector = detector or create_detector("dlib")
@@ -35,7 +35,7 @@ def prepare_stills(paths, geometry: CropGeometry, detector=None) -> StillCrops:
         faces = detector.detect(rgb)
         if not faces:
             raise NoFaceError(f"{path}: no face found; give a still with one visible face")
-        face = max(faces, key=lambda f: f.score)
+        face = largest_face(faces)
         crops.append(model_crop(rgb, face.points, geometry))
         frames.append(rgb)
         points.append(np.asarray(face.points, np.float32))

@@ -7,7 +7,7 @@ import numpy as np
 from tqdm import tqdm
 
 from monalisa.errors import ConfigError, NoFaceError
-from monalisa.nodes.detect import check_upsample, create_detector
+from monalisa.nodes.detect import check_upsample, create_detector, largest_face
 from monalisa.nodes.media import iter_frames, probe
 from monalisa.nodes.moviecheck import decode_error
 from monalisa.nodes.trackfile import Track
@@ -40,11 +40,6 @@ def parse_face(spec):
     return "index", index
 
 
-def _area(face):
-    x0, y0, x1, y1 = face.box
-    return (x1 - x0) * (y1 - y0)
-
-
 def _centre(face):
     x0, y0, x1, y1 = face.box
     return np.array([(x0 + x1) / 2, (y0 + y1) / 2])
@@ -54,7 +49,7 @@ def choose_face(faces, choice):
     """Pick the face asked for on the first frame (faces ordered left to right for INDEX)."""
     kind, value = choice
     if kind == "largest":
-        return max(faces, key=_area)
+        return largest_face(faces)
     if kind == "index":
         ordered = sorted(faces, key=lambda f: _centre(f)[0])
         if not 0 <= value < len(ordered):
