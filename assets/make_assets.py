@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from monalisa.files import atomic_path
-from monalisa.prepare import PrepareOptions, prepare
+from monalisa.models.prepare import PrepareOptions, prepare
 
 HERE = Path(__file__).resolve().parent
 SOURCES = {"liveportrait_d0.mp4": "clips/liveportrait_d0.mp4", "liveportrait_d10.mp4": "clips/liveportrait_d10.mp4"}

@@ -1,4 +1,4 @@
-"""Episodes for meta-learning, drawn from a prepared folder (see monalisa/prepare.py).
+"""Episodes for meta-learning, drawn from a prepared folder (see models/prepare.py).
 
 An episode is one video i, K reference frames (image + landmark raster) and one target frame of
 the same video. Sampling is a pure function of (seed, step, rank, slot), so a resumed or a
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from monalisa.errors import DataError
-from monalisa.prepare import manifest_geometry, read_manifest
+from monalisa.models.prepare import manifest_geometry, read_manifest
 from monalisa.models.tensors import to_tensor
 from monalisa.nodes.facecrop import CropGeometry, model_crop
 

@@ -4,7 +4,7 @@ Example:
   monalisa prepare clips/*.mp4 --out data/prepared --size 256
 
 Writes DIR/manifest.json and DIR/<clip>/{frames.npy, landmarks.npy, frames.json} (see
-monalisa/prepare.py). Re-running the same command skips clips already done.
+models/prepare.py). Re-running the same command skips clips already done.
 """
 from pathlib import Path
 
@@ -36,7 +36,7 @@ def interrupted(args) -> str:
 
 def run(args) -> int:
     from monalisa.errors import ConfigError
-    from monalisa.prepare import PrepareOptions, prepare
+    from monalisa.models.prepare import PrepareOptions, prepare
 
     if args.size < 16:
         raise ConfigError(f"--size must be at least 16, got {args.size}")

@@ -27,7 +27,7 @@ def test_unknown_subcommand_exits_2(capsys):
 
 def test_runtime_imports_leave_torch_out():
     code = (
-        "import sys, pkgutil, importlib, monalisa.nodes, monalisa.plugin, monalisa.prepare\n"
+        "import sys, pkgutil, importlib, monalisa.nodes, monalisa.plugin, monalisa.models.prepare\n"
         "for pkg in (monalisa.nodes, monalisa.plugin):\n"
         "    for m in pkgutil.iter_modules(pkg.__path__):\n"
         "        importlib.import_module(pkg.__name__ + '.' + m.name)\n"

@@ -12,7 +12,7 @@ from monalisa.models.checkpoint import load_checkpoint
 from monalisa.models.config import ModelConfig, OptimConfig
 from monalisa.models.data import PreparedData, episode_batch
 from monalisa.models.meta import MetaLearner, TrainConfig, train
-from monalisa.prepare import PrepareOptions, prepare
+from monalisa.models.prepare import PrepareOptions, prepare
 
 CLIPS = sorted((Path(__file__).resolve().parents[2] / "assets" / "clips").glob("*.mp4"))
 TINY = ModelConfig(resolution=32, base_width=8, max_width=32, embed_dim=16, num_down=2,

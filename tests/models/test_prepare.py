@@ -7,7 +7,7 @@ import pytest
 from monalisa.cli import main
 from monalisa.errors import DataError
 from monalisa.models.data import PreparedData, episode_batch
-from monalisa.prepare import PrepareOptions, prepare, read_manifest
+from monalisa.models.prepare import PrepareOptions, prepare, read_manifest
 
 from pathlib import Path
 
