@@ -255,18 +255,19 @@ def evaluate_cross(stills, clips, out=None, *, frames: int = 48, model=None, che
 
         pairs = [f"{s.stem}__{c.stem}" for s in stills for c in clips]
         check_out_dir(out, ours=("cross.csv", "cross.md", "identities", *pairs))
+    base_sha256 = None
     if checkpoint is not None:
         from monalisa.models.checkpoint import load_checkpoint
 
-        load_checkpoint(checkpoint)  # bad input before long work
+        base_sha256 = load_checkpoint(checkpoint).sha256  # bad input before long work
     analyser = quality.FaceAnalyser()
     performances = {c: load_performance(c, frames) for c in tqdm(clips, desc="track", disable=not progress)}
     results = []
     for still in stills:
         identity = None
         if checkpoint is not None:
-            identity = still_identity(checkpoint, still, out, finetune or {})
-        key = {"frames": frames, "model": str(model), "checkpoint": str(checkpoint), "finetune": finetune or {},
+            identity = still_identity(checkpoint, still, out, finetune or {}, base_sha256)
+        key = {"frames": frames, "model": str(model), "checkpoint": base_sha256, "finetune": finetune or {},
                "rows": list(rows(identity, model)), "columns": list(COLUMNS)}
         for clip in clips:
             results.extend(evaluate_pair(still, performances[clip], rows(identity, model), analyser, out, key))
@@ -278,7 +279,7 @@ def evaluate_cross(stills, clips, out=None, *, frames: int = 48, model=None, che
     return {"results": results, "means": means, "table": table, "goals": met}
 
 
-def still_identity(checkpoint, still: Path, out: Path | None, options: dict) -> Path:
+def still_identity(checkpoint, still: Path, out: Path | None, options: dict, base_sha256=None) -> Path:
     """The README's main job for one still (K = 1): identity pack, then the baked export; kept under
     OUT/identities/<still>/ (reused when its settings match) or a temporary folder."""
     from monalisa.evaluate import bake_identity
@@ -293,7 +294,9 @@ def still_identity(checkpoint, still: Path, out: Path | None, options: dict) -> 
         atexit.register(shutil.rmtree, root, ignore_errors=True)
     else:
         root = out / "identities" / still.stem
-    settings = {"checkpoint": str(checkpoint), "still": str(still), **options}
+    from monalisa.files import sha256_file
+
+    settings = {"checkpoint": base_sha256 or str(checkpoint), "still": sha256_file(still), **options}
     done = root / "settings.json"
     for name in ("baked_warp_generator.onnx", "baked_generator.onnx"):
         if done.is_file() and json.loads(done.read_text()) == settings and (root / "onnx" / name).is_file():
