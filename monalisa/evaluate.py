@@ -423,8 +423,8 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
                     baselines_only: bool = False, finetune_jitter: int = FINETUNE_JITTER,
                     finetune_steady: float = FINETUNE_STEADY,
                     finetune_loss: str = "pyramid") -> dict:
-    """label -> (K, predict): monalisa feed-forward (the still alone), fine-tuned identities per K
-    (with a checkpoint), then the baselines."""
+    """label -> (K, predict): monalisa feed-forward on K frames, the default render without identity
+    (warp models), fine-tuned identities per K (with a checkpoint), then the baselines."""
     methods = {}
     if not baselines_only:
         try:
@@ -438,6 +438,8 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
             method = (lambda k, ident=None: render_method(model, k, ident, warp))  # the node reads the model's role
             for k in protocol.ks:
                 methods[f"monalisa-ff{k}"] = (k, method(k))
+            if warp:  # what `monalisa render` does without an identity (its correction weight, its extras)
+                methods["monalisa-default"] = (0, render_method(model, 1, None, warp=False))
             if checkpoint is not None:
                 from monalisa.models.checkpoint import load_checkpoint
 

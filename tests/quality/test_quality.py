@@ -85,12 +85,14 @@ def test_evaluate_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "| warp |" in printed and "| copy |" in printed and "| warp-blur |" in printed
     assert "| monalisa-ff1 | 1 |" in printed  # through the render path (nodes.node.AnimatePortrait)
+    assert "| monalisa-default | – |" in printed  # the render's default without identity
     rows = (out / "results.csv").read_text().splitlines()
-    assert rows[0].startswith("clip,method,k,n,l1,psnr,ssim") and len(rows) == 1 + 4 + 4
+    assert rows[0].startswith("clip,method,k,n,l1,psnr,ssim") and rows[0].endswith("mouth_l1,mouth_ssim")
+    assert len(rows) == 1 + 5 + 5
     import cv2
 
     sheet = cv2.imread(str(out / "liveportrait_d10" / "contact_sheet.png"))
-    assert sheet.shape[0] == 3 * 256  # rows: truth, monalisa, warp
+    assert sheet.shape[0] == 4 * 256  # rows: truth, monalisa-ff1, monalisa-default, warp
     assert (out / "liveportrait_d10" / "preview.mp4").stat().st_size > 1000
     means = {r.split(",")[1]: r.split(",") for r in rows if r.startswith("mean")}
     assert float(means["warp"][4]) < float(means["copy"][4])  # L1 of the crop
@@ -237,3 +239,26 @@ def test_warp_model_end_to_end_prepare_train_export_render(tmp_path):
     plain = frames["0"][1][0][..., :3]  # the landmark warp alone: the network's correction off
     assert np.abs(rgb[1] - plain)[matte].max() > 1e-4  # the exported network changes the face ...
     assert np.abs(rgb[1] - plain)[outside].max() < 1e-6  # ... and nothing outside it
+
+
+def test_inner_mouth_score_on_open_mouth_targets(analyser):
+    """The self-reenactment mouth score: only targets whose true mouth is open count; the truth
+    scores perfectly, the warp of the closed-mouth source does not (its error sits in the mouth), and
+    the mask is the inner lips."""
+    det = create_detector("dlib")
+    got = {n: rgb for n, rgb in iter_frames(CLIP, 0, 11)}
+    points = {n: max(det.detect(rgb), key=lambda f: f.score).points for n, rgb in got.items()}
+    opening = {n: quality.mouth_opening(p) for n, p in points.items()}
+    target = max(opening, key=opening.get)
+    source = min(opening, key=opening.get)
+    assert opening[target] > quality.OPEN_MOUTH
+    clip = ev.Clip(CLIP, "mouth", 12, 30.0, source, {1: [source]}, [target], [], got, points)
+    scorer = ev.Scorer(clip, analyser)
+    assert list(scorer.mouth) == [target] and 50 < scorer.mouth[target].sum() < 0.2 * 256 ** 2
+    truth = scorer.score({target: got[target]})
+    assert truth["mouth_l1"] == 0.0 and truth["mouth_ssim"] == pytest.approx(1.0)
+    warp = scorer.score(ev.warp_source(clip, [target]))
+    assert warp["mouth_l1"] > 2 * warp["l1"]  # the warp's error sits in the mouth it cannot open
+    assert warp["mouth_ssim"] < warp["ssim"]
+    closed = ev.Clip(CLIP, "closed", 12, 30.0, target, {1: [target]}, [source], [], got, points)
+    assert np.isnan(ev.Scorer(closed, analyser).score({source: got[source]})["mouth_l1"])
