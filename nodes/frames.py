@@ -44,8 +44,8 @@ MAX_DIGITS = 9
 #: the most digits a pattern may pad to
 MAX_PADDING = 10
 
-_PART = re.compile(r"(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?")
-_TOKEN = re.compile(r"#+|@+|%(\d*)d")
+_PART = re.compile(r"(-?[0-9]+)(?:-(-?[0-9]+)(?:[x:]([0-9]+))?)?")
+_TOKEN = re.compile(r"#+|@+|%([0-9]*)d")
 _EXAMPLE = "write frames like 1001-1100, 1001-1100x2 or 1001-1010,1020"
 _TOKENS = "####, %04d, %d or @@@@"
 
@@ -143,10 +143,10 @@ class Pattern:
         if not (name.startswith(self.prefix) and name.endswith(self.suffix)):
             return None
         middle = name[len(self.prefix): len(name) - len(self.suffix)]
-        if not re.fullmatch(r"-?\d{1,%d}" % MAX_DIGITS, middle):
+        if not re.fullmatch(r"-?[0-9]{1,%d}" % MAX_PADDING, middle):
             return None
         frame = int(middle)
-        return frame if self.name(frame) == name else None
+        return frame if abs(frame) < 10 ** MAX_DIGITS and self.name(frame) == name else None
 
 
 def _tokens(name: str) -> list:
@@ -197,7 +197,7 @@ def pattern_for(pattern, style: str) -> str:
     elif style == "hash":
         token = "#" * p.padding
     else:
-        raise ValueError(f"style {style!r}: use printf or hash")
+        raise FrameError(f"pattern style {str(style)[:20]!r}: use printf or hash")
     name = p.prefix + token + p.suffix
     return os.path.join(p.folder, name) if p.folder else name
 

@@ -1,29 +1,30 @@
 """Track files: versioned JSON of per-frame 68-point landmarks in plate pixels, plus CSV import.
 
-JSON (format "monalisa.track", version 1)::
+JSON (format "monalisa.track", version 2; version 1, without "fps", still reads)::
 
-    {"format": "monalisa.track", "version": 1,
-     "image_size": [width, height],
+    {"format": "monalisa.track", "version": 2,
+     "image_size": [width, height], "fps": 25.0,
      "provenance": {"source": "...", "backend": "dlib", ...},
      "frames": [{"frame": 1001, "points": [[x, y] * 68], "confidence": 0.9 | null,
                  "filled": false}, ...]}
 
-CSV import: one row per frame, a ``frame`` column then ``x0,y0,...,x67,y67`` (header names
-free-form; the first column is the frame number, the next 136 columns x/y pairs in point order).
+Frame numbers are the plate's as a compositor's Read numbers them: an image sequence's own, a
+movie's from ``--start-frame`` (default 0). ``fps`` is the plate's frame rate (smoothing and the
+preview movie use it). CSV import: one row per frame, a ``frame`` column then ``x0,y0,...,x67,y67``
+(header names free-form). Files are read and checked field by field by ``monalisa.nodes.trackschema``
+(the one reader, also the hosts'); :func:`validate` checks what the values mean.
 """
 
-import csv
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from monalisa.errors import TrackFileError
 from monalisa.files import write_json
+from monalisa.nodes import trackschema
 from monalisa.nodes.landmarks import NUM_POINTS
+from monalisa.nodes.trackschema import FORMAT, VERSION, TrackData
 
-FORMAT = "monalisa.track"
-VERSION = 1
 #: coordinates further than this fraction of the image size outside it are rejected
 OUTSIDE_TOLERANCE = 0.5
 
@@ -36,6 +37,7 @@ class Track:
     confidence: np.ndarray = None  # float32 (N,) or None; NaN where unknown
     filled: np.ndarray = None  # bool (N,): frame filled by hold/interpolation
     provenance: dict = field(default_factory=dict)
+    fps: float | None = None  # the plate's frame rate; None when unknown (a version 1 track, a CSV)
 
     def __post_init__(self):
         n = len(self.frames)
@@ -89,40 +91,21 @@ def to_dict(track):
             "filled": bool(track.filled[i]),
         })
     return {"format": FORMAT, "version": VERSION, "image_size": [int(v) for v in track.image_size],
-            "provenance": dict(track.provenance), "frames": frames}
+            "fps": None if track.fps is None else float(track.fps), "provenance": dict(track.provenance),
+            "frames": frames}
+
+
+def _arrays(data: TrackData) -> Track:
+    n = len(data.frames)
+    points = np.asarray(data.points, np.float32).reshape(n, NUM_POINTS, 2)
+    confidence = np.array([np.nan if c is None else c for c in data.confidence], np.float32)
+    return Track(np.array(data.frames, np.int64), points, data.image_size, confidence, np.array(data.filled, bool),
+                 dict(data.provenance), data.fps)
 
 
 def from_dict(data, where="track"):
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise TrackFileError(f"{where}: not a monalisa track file (missing \"format\": \"{FORMAT}\")")
-    if data.get("version") != VERSION:
-        raise TrackFileError(f"{where}: track version {data.get('version')!r} is not supported; this monalisa reads version {VERSION}")
-    try:
-        entries = data["frames"]
-        frames = np.array([e["frame"] for e in entries], np.int64)
-        raw = [e["points"] for e in entries]
-        conf = np.array([np.nan if e.get("confidence") is None else e["confidence"] for e in entries], np.float32)
-        filled = np.array([bool(e.get("filled", False)) for e in entries], bool)
-        size = tuple(int(v) for v in data["image_size"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise TrackFileError(f"{where}: malformed track ({exc}); see docs/landmarks.md for the format") from exc
-    pts = np.stack([_frame_points(p, int(n), where) for n, p in zip(frames, raw)]) if len(frames) else \
-        np.zeros((0, NUM_POINTS, 2), np.float32)
-    return validate(Track(frames, pts, size, conf, filled, dict(data.get("provenance", {}))), where)
-
-
-def _frame_points(points, frame: int, where: str) -> np.ndarray:
-    """One frame's "points" as float32 (68, 2); TrackFileError naming the frame otherwise."""
-    expected = f"expected {NUM_POINTS} [x, y] pairs of numbers"
-    if not isinstance(points, list) or not all(isinstance(p, list) for p in points):
-        raise TrackFileError(f"{where}: frame {frame}: \"points\" is {type(points).__name__} {str(points)[:40]}, {expected}")
-    sizes = sorted({len(p) for p in points})
-    if len(points) != NUM_POINTS or sizes != [2]:
-        raise TrackFileError(f"{where}: frame {frame} has {len(points)} points of {'/'.join(map(str, sizes)) or 0} "
-                             f"values, {expected}")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for p in points for v in p):
-        raise TrackFileError(f"{where}: frame {frame} has a coordinate that is not a number; {expected}")
-    return np.asarray(points, dtype=np.float32)
+    """A Track from a track file's parsed JSON; TrackFileError (one line) when malformed."""
+    return validate(_arrays(trackschema.check(data, where)), where)
 
 
 def save(track, path):
@@ -131,52 +114,10 @@ def save(track, path):
 
 
 def load(path, frame_range=None):
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError as exc:
-        raise TrackFileError(f"{path}: track file not found; check the path") from exc
-    except IsADirectoryError:
-        raise TrackFileError(f"{path}: is a folder; give the track file (JSON) written by monalisa track") from None
-    except PermissionError:
-        raise TrackFileError(f"{path}: not readable (permission denied); check the file's permissions") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TrackFileError(f"{path}: not valid JSON ({exc}); re-export the track") from exc
-    track = from_dict(data, str(path))
-    return validate(track, str(path), frame_range)
+    """Read a track file (JSON, version 1 or 2); TrackFileError (one line) when malformed."""
+    return validate(_arrays(trackschema.read(path)), str(path), frame_range)
 
 
 def import_csv(path, image_size, source=None):
     """Read a tracker CSV (frame, x0, y0, ..., x67, y67 per row; optional header)."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
-    except FileNotFoundError as exc:
-        raise TrackFileError(f"{path}: CSV not found; check the path") from exc
-    except IsADirectoryError:
-        raise TrackFileError(f"{path}: is a folder; give the tracker's CSV file") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise TrackFileError(f"{path}: not a text CSV ({exc.__class__.__name__}); export the track as CSV text "
-                             f"(frame, x0, y0, ..., x{NUM_POINTS - 1}, y{NUM_POINTS - 1})") from None
-    if rows and not _is_number(rows[0][0]):
-        rows = rows[1:]
-    frames, pts = [], []
-    for line, r in enumerate(rows, start=1):
-        if len(r) != 1 + 2 * NUM_POINTS:
-            raise TrackFileError(f"{path}: row {line} has {len(r) - 1} coordinate columns, expected {2 * NUM_POINTS} (x, y for {NUM_POINTS} points)")
-        try:
-            frames.append(int(float(r[0])))
-            pts.append([float(v) for v in r[1:]])
-        except ValueError as exc:
-            raise TrackFileError(f"{path}: row {line} has a non-numeric value ({exc})") from exc
-    track = Track(np.array(frames, np.int64), np.array(pts, np.float32).reshape(-1, NUM_POINTS, 2),
-                  tuple(image_size), provenance={"source": str(source or path), "imported_from": "csv"})
-    return validate(track, str(path))
-
-
-def _is_number(s):
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
+    return validate(_arrays(trackschema.read_csv(path, image_size, source)), str(path))

@@ -120,7 +120,7 @@ _DEFAULTS = {k.name: k.default for k in KNOBS}
 
 def _shared(name: str):
     """A standard-library module of monalisa.nodes that the hosts run as the CLI does (``frames``, the
-    frame grammar): imported from monalisa when this Python has it, else loaded by path from beside
+    frame grammar; ``trackschema``, the track reader): imported from monalisa when this Python has it, else loaded by path from beside
     this file (the Blender extension carries it there, plugin/blender/package.py) or from
     ``<this folder>/../nodes/`` (a source checkout: plugin/ and nodes/; an installed package:
     monalisa/plugin/ and monalisa/nodes/). Either way it is the very file the CLI imports."""
@@ -149,6 +149,7 @@ def _shared(name: str):
 
 
 _frames = _shared("frames")
+_tracks = _shared("trackschema")
 
 
 def _host_error(function):
@@ -375,17 +376,11 @@ def _nonempty(path) -> bool:
 
 
 def track_frames(path) -> list:
-    """The frame numbers of a monalisa track file (JSON, read without numpy)."""
-    import json
-
+    """The frame numbers of a monalisa track file, read by monalisa's one track reader (trackschema)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        return [int(e["frame"]) for e in data["frames"]]
-    except FileNotFoundError:
-        raise HostInputError(f"track {path} does not exist; write one with `monalisa track`") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise HostInputError(f"track {path}: not a monalisa track file ({exc}); write one with `monalisa track`") from None
+        return _tracks.read(path).frames
+    except _tracks.TrackFileError as exc:
+        raise HostInputError(str(exc)) from None
 
 
 def render_frames(settings: RenderSettings) -> list:

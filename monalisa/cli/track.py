@@ -32,15 +32,6 @@ def add_parser(sub):
     p.set_defaults(run=run)
 
 
-def _is_track(path) -> bool:
-    """Whether ``path`` is a track file monalisa wrote ("format" is its first key: keys are sorted)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return '"format": "monalisa.track"' in f.read(4096)
-    except OSError:
-        return False
-
-
 def run(args) -> int:
     import numpy as np
 
@@ -50,12 +41,13 @@ def run(args) -> int:
     from monalisa.nodes.media import probe
     from monalisa.nodes.smooth import OneEuro, one_euro
     from monalisa.nodes.track import summarise, track_plate
+    from monalisa.nodes.trackschema import is_track
 
     if args.fps is not None and not args.fps > 0:
         raise ConfigError(f"--fps must be above 0, got {args.fps}")
     if not args.min_cutoff > 0 or not args.beta >= 0:
         raise ConfigError(f"--min-cutoff must be above 0 and --beta at least 0, got {args.min_cutoff} and {args.beta}")
-    check_out_file(args.out, ours=_is_track, overwrite=args.overwrite)
+    check_out_file(args.out, ours=is_track, overwrite=args.overwrite)
     track = track_plate(args.plate, backend=args.backend, face=args.face, start=args.start, end=args.end,
                         fill_method=args.fill, upsample=args.upsample)
     if args.smooth:

@@ -1,6 +1,6 @@
 """Build the Blender extension: ``python plugin/blender/package.py OUT.zip`` (Install from Disk),
 or ``--folder DIR`` for an unpacked copy (an extensions or add-ons folder). Either carries the
-host-agnostic ``plugin/core.py`` and the standard-library modules it runs (``nodes/frames.py``)
+host-agnostic ``plugin/core.py`` and the standard-library modules it runs (``nodes/frames.py``, ``nodes/trackschema.py``)
 beside the operators, so the installed extension needs nothing from this checkout. Standard library only; runs with any Python 3.8+."""
 import argparse
 import shutil
@@ -11,7 +11,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 FILES = {"blender_manifest.toml": HERE / "blender_manifest.toml", "__init__.py": HERE / "__init__.py",
          "operators.py": HERE / "operators.py", "core.py": HERE.parent / "core.py",
-         "frames.py": HERE.parents[1] / "nodes" / "frames.py"}  # core.py's frame grammar
+         "frames.py": HERE.parents[1] / "nodes" / "frames.py",  # core.py's frame grammar
+         "trackschema.py": HERE.parents[1] / "nodes" / "trackschema.py"}  # and its track reader
 
 
 def write_zip(path) -> Path:

@@ -7,19 +7,20 @@ tracking the whole plate again. Without a plate, the step only checks that TRACK
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
+from monalisa.errors import TrackFileError
+from monalisa.nodes import trackschema
 from monalisa.plugin.core import HostInputError, monalisa_command
 
 
 def _tracked_from(track: Path) -> str:
+    """The plate a track file was made from ("" when it is not a readable monalisa track)."""
     try:
-        data = json.loads(track.read_text(encoding="utf-8"))
-        return str(data.get("provenance", {}).get("source", ""))
-    except (OSError, ValueError, AttributeError):
+        return str(trackschema.read(track).provenance.get("source", ""))
+    except TrackFileError:
         return ""
 
 

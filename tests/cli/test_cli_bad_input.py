@@ -169,8 +169,8 @@ def test_track_replaces_its_own_track_file(tmp_path):
     """A long track (over 1 MB) that monalisa wrote is recognised as its own and may be replaced."""
     import numpy as np
 
-    from monalisa.cli.track import _is_track
     from monalisa.nodes import trackfile
+    from monalisa.nodes.trackschema import is_track as _is_track
 
     n = 1000
     pts = np.random.default_rng(0).uniform(10, 200, (n, 68, 2)).astype(np.float32)
