@@ -30,6 +30,7 @@ import numpy as np
 
 from monalisa.errors import BackendUnavailableError, ShapeError
 from monalisa.nodes.crop import CropTransform, align_face
+from monalisa.nodes.landmarks import mouth_opening  # noqa: F401  (the measure lives with the landmark layout)
 
 CROP_SIZE = 256
 #: margin of nodes.crop.align_face giving a jaw width of 60 % of the square (mean over the clips)
@@ -194,16 +195,6 @@ class FaceAnalyser:
         """Cosine of the dlib descriptors of prediction and truth (full frames, the truth's box)."""
         d = self.descriptor(pred_frame, ref.frame_box)
         return cosine(d, ref.descriptor)
-
-
-def mouth_opening(points) -> float:
-    """Inner-lip height / mouth width: the mean gap of the pairs 61-67, 62-66, 63-65 measured along the
-    face's own "down" (perpendicular to the mouth corners 48-54), so lips that cross read negative."""
-    p = np.asarray(points, np.float64)
-    across = p[54] - p[48]
-    width = max(float(np.linalg.norm(across)), 1e-9)
-    down = np.array([-across[1], across[0]]) / width
-    return float(((p[[67, 66, 65]] - p[[61, 62, 63]]) @ down).mean() / width)
 
 
 #: a mouth is open when its inner-lip height / mouth width (``mouth_opening``) exceeds this

@@ -410,7 +410,7 @@ def render_method(model=None, k: int = 1, identity_for=None, warp: bool = False)
         node = AnimatePortrait(_still(clip), track=_track(clip, frames), model=model, identity=identity,
                                still_landmarks_from=clip.points[clip.source], output_colorspace=colour.SRGB,
                                smooth=False, retarget="absolute", references=refs, fps=clip.fps,
-                               correction=1.0 if warp else None)
+                               neutral_frame=clip.source, correction=1.0 if warp else None)
         out = {}
         for r in node.render(list(frames)):
             out[r.frame] = np.clip(np.round(r.rgb * 255.0), 0, 255).astype(np.uint8)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from monalisa.errors import ConfigError
-from monalisa.nodes.landmarks import inter_ocular
+from monalisa.nodes.landmarks import eye_opening, inter_ocular, mouth_opening, uncross_lips
 from monalisa.nodes.retarget import retarget
 from monalisa.nodes.smooth import Cutoffs, zero_phase
 
@@ -31,6 +31,7 @@ class Driving:
     points: np.ndarray  # float32 (N, 68, 2) in still pixels
     usable: np.ndarray  # bool (N,): False -> the frame is the untouched still, flagged
     reasons: dict  # frame -> why it is not usable
+    neutral: int = 0  # the plate frame taken as the still's own face
 
     def index(self, frame: int) -> int:
         return int(np.searchsorted(self.frames, frame))
@@ -60,13 +61,27 @@ def _plate_usable(points, image_size):
     return np.array(usable, bool), reasons
 
 
+def neutral_index(points, good) -> int:
+    """The plate frame whose face is taken to be the still's: among the usable frames (``good``) whose
+    eyes are at least as open as the track's median, the one with the most closed mouth (the earliest
+    of equals). A still's mouth is closed and its eyes open; a performer who starts mid-word must not
+    make the still's lips cross for the rest of the shot."""
+    good = np.asarray(good)
+    eyes = np.array([eye_opening(points[i]) for i in good])
+    mouths = np.array([mouth_opening(points[i]) for i in good])
+    candidates = np.nonzero(eyes >= np.median(eyes))[0]
+    return int(good[candidates[np.argmin(mouths[candidates])]])
+
+
 def drive(track, still_points, mode: str = "relative", smooth: bool = True, strength: float = 1.0,
-          fps: float | None = None) -> Driving:
+          fps: float | None = None, neutral_frame: int | None = None) -> Driving:
     """The still's landmarks for every frame of ``track`` (a trackfile.Track).
 
-    relative: the plate's expression and head motion relative to its first usable frame, applied to
-    the still's own landmarks scaled to its face; absolute: the plate's points mapped so its first
-    usable frame lands on the still's face. ``smooth`` runs the zero-phase filter
+    relative: the plate's expression and head motion relative to its neutral frame
+    (:func:`neutral_index`: eyes open, mouth most closed), applied to the still's own landmarks scaled
+    to its face; absolute: the plate's points mapped so its neutral frame lands on the still's face.
+    ``neutral_frame`` (a frame number of the track) names the neutral frame instead. Inner lips that
+    would cross are closed instead (``uncross_lips``). ``smooth`` runs the zero-phase filter
     (``nodes.smooth.zero_phase``) over the whole track at the track's frame rate (``fps`` overrides it;
     24 when neither says), skipped when the track says it is already smoothed; ``strength`` > 1
     smooths more (every cutoff divided by it).
@@ -89,12 +104,20 @@ def drive(track, still_points, mode: str = "relative", smooth: bool = True, stre
         for i in np.nonzero(~usable)[0]:  # hold the nearest usable frame so the filter never sees junk
             filled[i] = points[good[np.argmin(np.abs(good - i))]]
         points = zero_phase(filled, rate, Cutoffs().scaled(strength))
-    neutral = points[good[0]]
+    if neutral_frame is None:
+        row = neutral_index(points, good)
+    else:
+        rows = np.nonzero(np.asarray(track.frames) == int(neutral_frame))[0]
+        if not len(rows) or not usable[rows[0]]:
+            raise ConfigError(f"neutral frame {neutral_frame} is not a usable frame of the track "
+                              f"({int(track.frames[0])}-{int(track.frames[-1])}); pick another")
+        row = int(rows[0])
+    neutral = points[row]
     still = np.asarray(still_points, np.float32)
     still_eyes = inter_ocular(still)
     out = np.repeat(still[None], len(points), axis=0).astype(np.float32)
     for i in good:
-        p = retarget(points[i], neutral, still, mode)
+        p = uncross_lips(retarget(points[i], neutral, still, mode))
         eyes = inter_ocular(p) if np.isfinite(p).all() else 0.0
         if not still_eyes / SCALE_RANGE < eyes < still_eyes * SCALE_RANGE:
             usable[i], reasons[i] = False, "retargeted face is degenerate"
@@ -104,4 +127,4 @@ def drive(track, still_points, mode: str = "relative", smooth: bool = True, stre
     if why:
         log.warning("%d of %d frames have no usable landmarks and will be the untouched still (flagged)",
                     len(why), len(points))
-    return Driving(np.asarray(track.frames, np.int64), out, usable, why)
+    return Driving(np.asarray(track.frames, np.int64), out, usable, why, int(track.frames[row]))

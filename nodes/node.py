@@ -81,6 +81,8 @@ PARAMETERS = (
     Port("smooth_strength", "float", "> 1 smooths more", 1.0),
     Port("retarget", "choice", "relative: the plate's motion on the still's own face; absolute", "relative",
          ("relative", "absolute")),
+    Port("neutral_frame", "int", "the plate frame that matches the still's expression (default: eyes "
+         "open, mouth most closed)"),
     Port("matte_feather", "float", "matte feather, in eye distances", FEATHER),
     Port("correction", "float", "warp models: weight of the learned correction, 0..1 (default: 1 with an "
          "identity, 0 without one, which renders the still's landmark warp)"),
@@ -139,7 +141,8 @@ class AnimatePortrait:
     def __init__(self, still, track=None, plate=None, model=None, identity=None, still_landmarks_from=None,
                  colorspace=None, output_colorspace=None, smooth=True, smooth_strength=1.0, retarget="relative",
                  matte_feather=FEATHER, batch_size=4, device="cpu", strict_device=False, reach=REACH,
-                 precision="fp32", threads=0, references=None, fps=None, correction=None):
+                 precision="fp32", threads=0, references=None, fps=None, correction=None,
+                 neutral_frame=None):
         if (track is None) == (plate is None):
             raise ConfigError("give a track or a plate (one of them)")
         if batch_size < 1:
@@ -151,7 +154,8 @@ class AnimatePortrait:
         self.model = load_render_model(model, identity, device, strict_device, precision, threads)
         self.correction = correction_weight(self.model, correction)
         self.track, self.track_sha256 = self._load_track(track, plate)  # last: tracking a plate is the long part
-        self.driving = drive(self.track, self.still_points, retarget, smooth, smooth_strength, fps)
+        self.driving = drive(self.track, self.still_points, retarget, smooth, smooth_strength, fps,
+                             neutral_frame)
         self.batch_size, self.feather = int(batch_size), float(matte_feather)
         self.output_colorspace = colour.resolve(output_colorspace or (
             colour.LINEAR if self.still.colorspace == colour.resolve(colour.SRGB) else self.still.colorspace))
@@ -164,6 +168,7 @@ class AnimatePortrait:
             "monalisa:track_sha256": self.track_sha256,
             "monalisa:still_sha256": sha256_file(self.still.path) if Path(self.still.path).is_file() else "",
             "monalisa:colorspace": self.output_colorspace, "monalisa:retarget": retarget,
+            "monalisa:neutral_frame": self.driving.neutral,
             **self.model.provenance}
         if self.model.warp:
             self.metadata["monalisa:correction"] = self.correction

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 #: header keys that must match for an existing frame to count as already rendered
 SAME_INPUTS = ("monalisa:model_sha256", "monalisa:embedder_sha256", "monalisa:identity_sha256",
                "monalisa:track_sha256", "monalisa:still_sha256", "monalisa:retarget", "monalisa:colorspace",
-               "monalisa:version", "monalisa:correction")
+               "monalisa:version", "monalisa:correction", "monalisa:neutral_frame")
 
 
 @dataclass
@@ -44,6 +44,7 @@ class RenderJob:
     still_landmarks: str | None = None
     colorspace: str | None = None
     retarget: str = "relative"
+    neutral_frame: int | None = None
     smooth: bool = True
     smooth_strength: float = 1.0
     feather: float = 0.25
@@ -113,7 +114,7 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
     node = AnimatePortrait(job.still, track=job.track, plate=job.plate, model=job.model, identity=job.identity,
                            still_landmarks_from=job.still_landmarks, colorspace=job.colorspace,
                            smooth=job.smooth, smooth_strength=job.smooth_strength, retarget=job.retarget,
-                           matte_feather=job.feather, batch_size=job.batch, device=job.device,
+                           neutral_frame=job.neutral_frame, matte_feather=job.feather, batch_size=job.batch, device=job.device,
                            strict_device=job.strict_device, precision=job.precision, threads=job.threads,
                            correction=job.correction)
     frames = node.check_frames(job.frames)

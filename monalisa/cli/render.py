@@ -48,6 +48,8 @@ def add_parser(sub):
     p.add_argument("--retarget", choices=("relative", "absolute"), default="relative",
                    help="relative (default): the plate's expression and head motion applied to the still's own "
                    "face; absolute: the plate's landmarks mapped onto the still")
+    p.add_argument("--neutral-frame", type=int, metavar="N", help="the plate frame whose expression is the "
+                   "still's own (default: of the frames with open eyes, the one with the most closed mouth)")
     p.add_argument("--no-smooth", dest="smooth", action="store_false", help="do not smooth the track")
     p.add_argument("--smooth-strength", type=float, default=1.0, metavar="S", help="> 1 smooths more: every cutoff divided by S (default 1)")
     p.add_argument("--feather", type=float, default=0.25, metavar="F", help="matte feather in eye distances "
@@ -69,7 +71,8 @@ def run(args) -> int:
     job = RenderJob(still=args.still, track=args.track, plate=args.plate, out=args.out,
                     frames=parse_frames(args.frames) if args.frames else None, identity=args.identity,
                     model=args.model, correction=args.correction, precision=args.precision, still_landmarks=args.still_landmarks,
-                    colorspace=args.colorspace, retarget=args.retarget, smooth=args.smooth,
+                    colorspace=args.colorspace, retarget=args.retarget, neutral_frame=args.neutral_frame,
+                    smooth=args.smooth,
                     smooth_strength=args.smooth_strength, feather=args.feather, batch=args.batch,
                     device=args.device, strict_device=args.strict_device, threads=args.threads,
                     overwrite=args.overwrite, preview=args.preview)

@@ -140,3 +140,61 @@ def test_drive_smoothing_rate_strength_and_off():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="smoothing strength"):
             drive(track, still, strength=bad)
+
+
+def _mouthed(seed, opening, eyes=0.3):
+    """_face(seed) with a mouth open by ``opening`` (inner-lip height / width) and eyes open by ``eyes``."""
+    p = _face(seed)
+    cx, cy, half = 150.0, 202.0, 28.0
+    angles = np.linspace(np.pi, -np.pi, 12, endpoint=False)  # 48 = left corner, round via the top
+    p[48:60] = np.stack([cx + half * np.cos(angles), cy - 10 * np.sin(angles)], 1)
+    gap = opening * 2 * half
+    p[60], p[64] = (cx - 0.8 * half, cy), (cx + 0.8 * half, cy)
+    for k, (up, low) in enumerate(((61, 67), (62, 66), (63, 65))):
+        x = cx + (k - 1) * 0.4 * half
+        p[up], p[low] = (x, cy - gap / 2), (x, cy + gap / 2)
+    for corner, (a, b), (c, d) in ((36, (37, 41), (38, 40)), (42, (43, 47), (44, 46))):
+        x0, x1 = p[corner][0], p[corner][0] + 32
+        p[corner + 3] = (x1, p[corner][1])
+        for (u, lo), x in (((a, b), x0 + 11), ((c, d), x0 + 21)):
+            p[u], p[lo] = (x, p[corner][1] - 16 * eyes), (x, p[corner][1] + 16 * eyes)
+    return p
+
+
+def test_landmark_openings_and_uncrossed_lips():
+    from monalisa.nodes.landmarks import eye_opening, mouth_opening, uncross_lips
+
+    assert mouth_opening(_mouthed(1, 0.3)) == pytest.approx(0.3, abs=1e-6)
+    assert eye_opening(_mouthed(1, 0.0, eyes=0.3)) == pytest.approx(0.3, abs=1e-6)
+    assert eye_opening(_mouthed(1, 0.0, eyes=0.05)) < 0.1
+    crossed = _mouthed(1, -0.2)
+    fixed = uncross_lips(crossed)
+    assert mouth_opening(crossed) < -0.19 and mouth_opening(fixed) == pytest.approx(0.0, abs=1e-6)
+    assert np.allclose(fixed[:60], crossed[:60])  # nothing but the crossing inner lips moves
+    assert np.allclose(uncross_lips(_mouthed(1, 0.2)), _mouthed(1, 0.2))  # an open mouth is left alone
+
+
+def test_drive_neutral_is_a_closed_mouth_with_open_eyes():
+    """A performer who starts mid-word: the first frame's open mouth must not become the still's closed
+    one (the still's lips would cross whenever the performer's mouth is less open than at frame 0)."""
+    from monalisa.errors import ConfigError
+    from monalisa.nodes.drive import drive, neutral_index
+    from monalisa.nodes.landmarks import mouth_opening
+    from monalisa.nodes.trackfile import Track
+
+    openings = [0.4, 0.3, 0.1, 0.0, 0.0, 0.2, 0.45, 0.05]
+    eyes = [0.3, 0.3, 0.3, 0.05, 0.3, 0.3, 0.3, 0.3]  # frame 3: closed mouth, but a blink
+    plate = np.stack([_mouthed(1, o, e) for o, e in zip(openings, eyes)]).astype(np.float32)
+    assert neutral_index(plate, np.arange(8)) == 4
+    track = Track(np.arange(1001, 1009), plate, (400, 400), provenance={})
+    still = _mouthed(2, 0.0)
+    driving = drive(track, still, smooth=False)
+    assert driving.neutral == 1005
+    got = [mouth_opening(p) for p in driving.points]
+    assert min(got) >= 0.0  # never crossed
+    assert got[6] > 0.35 and got[4] == pytest.approx(0.0, abs=1e-3)  # the still opens as wide as the plate
+    # naming the neutral frame: the old rule (frame 0) keeps every frame closed but 6, whose lips cross
+    first = drive(track, still, smooth=False, neutral_frame=1001)
+    assert first.neutral == 1001 and [round(mouth_opening(p), 3) for p in first.points][:5] == [0.0] * 5
+    with pytest.raises(ConfigError, match="neutral frame 99 is not a usable frame"):
+        drive(track, still, smooth=False, neutral_frame=99)
