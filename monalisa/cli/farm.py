@@ -2,8 +2,9 @@
 
   monalisa farm bundle --still S --track T --out BUNDLE_DIR [--render PATTERN] [--frames A-B]
                        [--chunk-size N] [--device cpu|cuda] [--identity X.onnx] [--model DIR] [--correction W]
+                       [--no-chunking] [--overwrite]
   monalisa farm track --plate P --track T                                    (the job's Track step)
-  monalisa farm run-chunk --still S --track T --out PATTERN --frames A-B   (each Render task)
+  monalisa farm run-chunk --still S --track T --out PATTERN --frames A-B [--strict-device]  (each Render task)
   monalisa farm template                                                     (print the template path)
 """
 
@@ -31,7 +32,9 @@ def add_parser(sub) -> None:
     _shot_arguments(b, "bundle folder")
     b.add_argument("--out", required=True, help="bundle folder to write")
     b.add_argument("--render", default="", help="output frame pattern (default: BUNDLE/../render/STILL.####.exr)")
-    b.add_argument("--chunk-size", type=int, default=10, help="frames per farm task (default 10)")
+    b.add_argument("--chunk-size", type=int, default=10, help="frames per farm task, 1 to 1000 (default 10)")
+    b.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that holds other files too (they are kept; only the bundle's are replaced)")
     b.add_argument("--name", default="", help="job name (default: the output's name)")
     b.add_argument("--no-chunking", action="store_true",
                    help="one task per frame range, for farms without the TASK_CHUNKING extension")
@@ -41,6 +44,8 @@ def add_parser(sub) -> None:
     _shot_arguments(c, "frame pattern")
     c.add_argument("--out", required=True, help="output frame pattern, e.g. shot.####.exr")
     c.add_argument("--monalisa", default="", help="the monalisa command to run (default: this one)")
+    c.add_argument("--strict-device", action="store_true",
+                   help="fail instead of falling back to the CPU when --device cannot run here")
     c.set_defaults(run=run)
 
     k = verbs.add_parser("track", help="the job's Track step: track --plate into --track once (or check --track)")
@@ -71,7 +76,7 @@ def run(args) -> int:
         from monalisa.plugin.farm.bundle import write_bundle
 
         bundle = write_bundle(_settings(args, args.render), args.out, chunk_size=args.chunk_size,
-                              chunking=not args.no_chunking, name=args.name)
+                              chunking=not args.no_chunking, name=args.name, overwrite=args.overwrite)
         print(f"monalisa farm: bundle {bundle.path}: {len(bundle.frames)} frames in {len(bundle.chunks)} tasks "
               f"-> {bundle.parameters['Render']}")
         print(f"  run here: openjd run {bundle.path / 'template.yaml'} "
@@ -81,9 +86,7 @@ def run(args) -> int:
         from monalisa.plugin.farm.track_step import run_track_step
 
         return run_track_step(args.plate, args.track, executable=args.monalisa)
-    from monalisa.plugin.core import HostInputError
     from monalisa.plugin.farm.chunk import run_chunk
 
-    if not args.frames:
-        raise HostInputError("run-chunk needs --frames (the chunk's frames, e.g. 1001-1010)")
-    return run_chunk(_settings(args, args.out), args.frames, executable=args.monalisa)
+    return run_chunk(_settings(args, args.out), args.frames, executable=args.monalisa,
+                     strict_device=args.strict_device)

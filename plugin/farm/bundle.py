@@ -1,37 +1,47 @@
 """A ready-to-submit Open Job Description job bundle for one shot.
 
 ``write_bundle`` checks the shot's inputs (absolute paths that exist, a frame range inside the
-track) before anything is written, then writes BUNDLE_DIR atomically:
+track, a chunk size in range, an output folder it may write) before anything is written, then
+writes BUNDLE_DIR atomically:
 
-- ``template.yaml``: the job template (``monalisa_render.yaml``: a Track step, then the Render step
-  in chunks; with ``chunking=False`` the same job with one STRING task per frame range, for farms
-  without the TASK_CHUNKING extension)
+- ``template.yaml``: the job template, ``monalisa_render.yaml`` loaded, changed as data and dumped
+  (:func:`job_template`): a Track step, then the Render step in chunks; with ``chunking=False`` one
+  STRING task per frame range instead, for farms without the TASK_CHUNKING extension; with
+  ``device="cuda"`` the Render step requires a GPU worker (``amount.worker.gpu``) and its chunks
+  pass ``--strict-device``, so a GPU job never renders on a CPU by falling back
 - ``parameter_values.yaml``: the values in the job-bundle format (``parameterValues: [{name, value}]``)
 - ``openjd_parameters.json``: the same values as a plain map, for
   ``openjd run BUNDLE_DIR/template.yaml --job-param file://BUNDLE_DIR/openjd_parameters.json``
+
+A folder holding other files is refused (one line, exit 2) unless ``overwrite``; then only the
+bundle's own three files are replaced and the others are kept.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from monalisa.files import atomic_dir
+from monalisa.files import atomic_dir, check_out_dir
 from monalisa.plugin.core import (HostInputError, RenderSettings, check_settings, format_frames,
                                   parse_frames)
 
 log = logging.getLogger(__name__)
 
 TEMPLATE = Path(__file__).with_name("monalisa_render.yaml")
+FILES = ("template.yaml", "parameter_values.yaml", "openjd_parameters.json")
+MAX_CHUNK_SIZE = 1000  # frames per task; the template's ChunkSize maxValue says the same
+GPU = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}  # OpenJD's standard GPU-count capability
 
 
 @dataclass(frozen=True)
 class Bundle:
     path: Path
     frames: list
-    chunks: list  # frame-range strings, one per task when chunked statically
+    chunks: list  # frame-range strings, one per task, as OpenJD chunks them
     parameters: dict
 
 
@@ -39,32 +49,79 @@ def template_text() -> str:
     return TEMPLATE.read_text(encoding="utf-8")
 
 
+def _header(text: str) -> str:
+    """The template file's leading comment block (a loader drops comments; the bundle keeps it)."""
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def check_chunk_size(chunk_size) -> int:
+    """``chunk_size`` as an int from 1 to MAX_CHUNK_SIZE; HostInputError (with the range) otherwise."""
+    try:
+        value = int(chunk_size)
+        ok = value == chunk_size or str(value) == str(chunk_size).strip()
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok or not 1 <= value <= MAX_CHUNK_SIZE:
+        raise HostInputError(f"chunk size {chunk_size!r} must be a whole number of frames from 1 to "
+                             f"{MAX_CHUNK_SIZE} (--chunk-size)")
+    return value
+
+
 def chunk_ranges(frames, chunk_size: int) -> list:
-    """Contiguous ranges of at most ``chunk_size`` frames (a gap starts a new range)."""
-    if chunk_size < 1:
-        raise HostInputError(f"chunk size {chunk_size} must be at least 1")
-    out, run = [], []
-    for f in sorted(frames):
-        if run and (f != run[-1] + 1 or len(run) == chunk_size):
-            out.append(run)
-            run = []
-        run.append(f)
-    if run:
-        out.append(run)
-    return [f"{r[0]}-{r[-1]}" for r in out]
+    """The tasks OpenJD makes of ``frames`` with CONTIGUOUS chunks of ``chunk_size``: each run of
+    consecutive frames is cut into ceil(n / chunk_size) chunks of balanced sizes (chunk i ends at
+    ceil(i * n / count)), so 10 frames in chunks of 4 are 4/3/3, not 4/4/2."""
+    size = check_chunk_size(chunk_size)
+    runs = []
+    for f in sorted(set(frames)):
+        if runs and f == runs[-1][-1] + 1:
+            runs[-1].append(f)
+        else:
+            runs.append([f])
+    out = []
+    for run in runs:
+        n = len(run)
+        count = -(-n // size)
+        ends = [-(-i * n // count) for i in range(1, count + 1)]
+        for start, end in zip([0, *ends[:-1]], ends):
+            out.append(f"{run[start]}-{run[end - 1]}")
+    return out
 
 
-def ranges_template(text: str, ranges) -> str:
-    """The template without TASK_CHUNKING: task parameter Frame becomes a STRING over ``ranges``."""
-    lines = text.splitlines()
-    start = lines.index("    parameterSpace:")
-    end = lines.index("    script:", start)
-    space = ["    parameterSpace:", "      taskParameterDefinitions:", "        - name: Frame",
-             "          type: STRING", "          range:"] + [f"            - {json.dumps(r)}" for r in ranges]
-    body = lines[:start] + space + lines[end:]
-    i = body.index("extensions:")
-    del body[i:i + 2]  # "extensions:" and its one entry
-    return "\n".join(body) + "\n"
+def job_template(chunking: bool = True, ranges=(), device: str = "cpu") -> dict:
+    """The job template as data: ``monalisa_render.yaml``, with the Render step's tasks one STRING
+    per range of ``ranges`` when not ``chunking`` (and no TASK_CHUNKING extension), and for
+    ``device="cuda"`` a GPU host requirement and ``--strict-device`` on every chunk."""
+    import yaml
+
+    doc = copy.deepcopy(yaml.safe_load(template_text()))
+    render = next(step for step in doc["steps"] if step["name"] == "Render")
+    device_param = next(p for p in doc["parameterDefinitions"] if p["name"] == "Device")
+    device_param["default"], device_param["allowedValues"] = device, [device]
+    if device == "cuda":
+        render["hostRequirements"] = copy.deepcopy(GPU)
+        render["script"]["actions"]["onRun"]["args"].append("--strict-device")
+    if not chunking:
+        if not ranges:
+            raise HostInputError("a job without chunking needs its frame ranges")
+        render["parameterSpace"]["taskParameterDefinitions"] = [
+            {"name": "Frame", "type": "STRING", "range": [str(r) for r in ranges]}]
+        doc["extensions"] = [e for e in doc.get("extensions", []) if e != "TASK_CHUNKING"]
+        if not doc["extensions"]:
+            del doc["extensions"]
+    return doc
+
+
+def template_yaml(doc: dict) -> str:
+    """``doc`` as YAML text, under the template file's comment header."""
+    import yaml
+
+    return _header(template_text()) + yaml.safe_dump(doc, sort_keys=False, width=1000, allow_unicode=True)
 
 
 def _track_frames(path) -> list:
@@ -105,18 +162,16 @@ def default_render(bundle_dir, still) -> str:
 
 
 def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chunking: bool = True,
-                 name: str = "") -> Bundle:
-    """Check ``settings`` and write the job bundle into ``bundle_dir`` (replacing a bundle there)."""
+                 name: str = "", overwrite: bool = False) -> Bundle:
+    """Check ``settings`` and write the job bundle into ``bundle_dir`` (replacing a bundle there;
+    a folder with other files only with ``overwrite``, which keeps them)."""
     bundle_dir = Path(bundle_dir).absolute()
+    chunk_size = check_chunk_size(chunk_size)
+    check_out_dir(bundle_dir, FILES, overwrite=overwrite, flag="--out")
     if not settings.out:
         settings = RenderSettings(**{**settings.to_dict(), "out": default_render(bundle_dir, settings.still)})
     s = check_settings(settings)
     frames = shot_frames(s)
-    if chunk_size < 1:
-        raise HostInputError(f"chunk size {chunk_size} must be at least 1")
-    if bundle_dir.exists() and not (bundle_dir / "template.yaml").is_file():
-        if any(bundle_dir.iterdir()):
-            raise HostInputError(f"{bundle_dir} exists and is not a monalisa bundle; choose an empty or new folder")
     spec = format_frames(frames)
     shot = name or Path(s.out).name.split(".")[0] or Path(s.still).stem
     # with a plate, the job's Track step writes the track beside the frames, once for all chunks
@@ -126,15 +181,14 @@ def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chu
         "Still": s.still, "Track": track, "Plate": s.plate, "Identity": s.identity, "Model": s.model,
         "Correction": s.correction, "Render": s.out, "Frames": spec, "ChunkSize": int(chunk_size), "Device": s.device,
     }
-    text = template_text()
     chunks = chunk_ranges(frames, chunk_size)
-    if not chunking:
-        text = ranges_template(text, chunks)  # Frames and ChunkSize stay: informative, unused by the tasks
+    # without chunking, Frames and ChunkSize stay: informative, unused by the tasks
+    text = template_yaml(job_template(chunking, chunks, s.device))
     values = {"parameterValues": [{"name": k, "value": v} for k, v in params.items()]}
-    with atomic_dir(bundle_dir) as tmp:
+    with atomic_dir(bundle_dir, ours=FILES) as tmp:
         (tmp / "template.yaml").write_text(text, encoding="utf-8")
         # JSON is YAML: the job-bundle file stays readable by any YAML loader
         (tmp / "parameter_values.yaml").write_text(json.dumps(values, indent=2) + "\n", encoding="utf-8")
         (tmp / "openjd_parameters.json").write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
-    log.info("bundle %s: %d frames in %d chunks", bundle_dir, len(frames), len(chunks))
+    log.debug("bundle %s: %d frames in %d chunks", bundle_dir, len(frames), len(chunks))
     return Bundle(bundle_dir, frames, chunks, params)

@@ -5,9 +5,12 @@ runs, prints the lines an OpenJD worker reads from a task's stdout:
 
 - ``openjd_status: <text>``   what the task is doing
 - ``openjd_progress: <0-100>`` the share of the chunk's frames finished (files under their final name)
-- ``openjd_fail: <text>``      why the task failed (a non-zero exit comes with it)
+- ``openjd_fail: <text>``      why the task failed, on one line (a non-zero exit comes with it)
 
-The render's own output is passed through to the task log. Before starting, the temporaries a
+Bad settings (a missing file, a bad frame range) fail the task before anything runs, in one
+``openjd_fail`` line (exit 2). The render's own output is passed through to the task log, except a
+Python traceback: only its last line (the exception) is passed on, and it is the failure's reason;
+the render command is printed first, to run by hand for the whole traceback. Before starting, the temporaries a
 killed writer left beside this chunk's frames are removed (monalisa.files.remove_stale_temps:
 pid-tagged names whose process is gone), so a chunk killed mid-frame and run again leaves no
 partial file; finished frames are skipped by the render itself. The child dies with this process
@@ -25,8 +28,9 @@ import time
 
 from pathlib import Path
 
+from monalisa.errors import MonalisaError
 from monalisa.files import remove_stale_temps
-from monalisa.plugin.core import (RenderSettings, _pdeathsig, check_settings, format_frames, frame_path,
+from monalisa.plugin.core import (HostInputError, RenderSettings, _pdeathsig, check_settings, format_frames, frame_path,
                                   parse_frames, render_command, render_progress)
 
 log = logging.getLogger(__name__)
@@ -37,12 +41,26 @@ def _say(stream, kind: str, text) -> None:
     stream.flush()
 
 
+CRASHED = "monalisa farm: monalisa render crashed: "
+
+
 def _forward(pipe, stream, lines: list) -> None:
+    """Pass the render's lines on (kept in ``lines`` too); a traceback becomes its last line."""
+    in_traceback = False
     for line in iter(pipe.readline, ""):
-        lines.append(line.rstrip("\n"))
+        text = line.rstrip("\n")
+        if text.startswith("Traceback (most recent call last):"):
+            in_traceback = True
+            continue
+        if in_traceback:
+            if not text.strip() or text[:1].isspace():
+                continue  # the traceback's frames
+            in_traceback = False
+            text = CRASHED + text
+        lines.append(text)
         if len(lines) > 200:
             del lines[:100]
-        stream.write(line if line.endswith("\n") else line + "\n")
+        stream.write(text + "\n")
         stream.flush()
     pipe.close()
 
@@ -50,17 +68,29 @@ def _forward(pipe, stream, lines: list) -> None:
 def _reason(lines: list, rc: int) -> str:
     """The render's own one-line error when it printed one, else its last line."""
     for line in reversed(lines):
+        if line.startswith(CRASHED):
+            return line[len("monalisa farm: "):].strip() + "; run the render command above for the traceback"
         if "error:" in line or "failed" in line.lower():
             return line.strip()
     tail = [ln.strip() for ln in lines if ln.strip()]
     return tail[-1] if tail else f"monalisa render exited {rc}"
 
 
-def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: float = 0.5, stream=None) -> int:
-    """Render ``frames`` (a spec like "1001-1010") for ``settings``; returns the exit code for the task."""
+def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: float = 0.5, stream=None,
+              strict_device: bool = False) -> int:
+    """Render ``frames`` (a spec like "1001-1010") for ``settings``; returns the exit code for the
+    task. A failure is reported in one ``openjd_fail`` line, never raised. ``strict_device``: fail
+    rather than fall back to the CPU when the device cannot run (a GPU job on a CPU worker)."""
     stream = stream or sys.stdout
-    s = check_settings(settings)
-    wanted = parse_frames(frames)
+    try:
+        if not str(frames or "").strip():
+            raise HostInputError("no frames given; run-chunk needs --frames (the chunk's frames, e.g. 1001-1010)")
+        s = check_settings(settings)
+        wanted = parse_frames(frames)
+        cmd = render_command(s, wanted, executable) + (["--strict-device"] if strict_device else [])
+    except MonalisaError as exc:
+        _say(stream, "fail", f"frames {frames}: {' '.join(str(exc).split())}")
+        return exc.exit_code
     spec = format_frames(wanted)
     for frame in wanted:  # what a killed writer of this chunk left (its process is gone)
         target = Path(frame_path(s.out, frame))
@@ -69,7 +99,6 @@ def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: floa
     done, total = render_progress(s.out, wanted)
     _say(stream, "status", f"rendering frames {spec} ({done} of {total} already done)")
     _say(stream, "progress", f"{100.0 * done / total:.1f}")
-    cmd = render_command(s, wanted, executable)
     stream.write("monalisa farm: " + " ".join(cmd) + "\n")
     stream.flush()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
