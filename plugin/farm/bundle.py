@@ -72,19 +72,29 @@ def check_chunk_size(chunk_size) -> int:
     return value
 
 
-def chunk_ranges(frames, chunk_size: int) -> list:
-    """The tasks OpenJD makes of ``frames`` with CONTIGUOUS chunks of ``chunk_size``: each run of
-    consecutive frames is cut into ceil(n / chunk_size) chunks of balanced sizes (chunk i ends at
-    ceil(i * n / count)), so 10 frames in chunks of 4 are 4/3/3, not 4/4/2."""
-    size = check_chunk_size(chunk_size)
+def _runs(frames) -> list:
+    """Runs of consecutive frames: [1, 2, 3, 5] -> [[1, 2, 3], [5]]."""
     runs = []
     for f in sorted(set(frames)):
         if runs and f == runs[-1][-1] + 1:
             runs[-1].append(f)
         else:
             runs.append([f])
+    return runs
+
+
+def openjd_range(frames) -> str:
+    """``frames`` in OpenJD's range-expression syntax (no steps): [1, 2, 3, 5, 7] -> "1-3,5,7"."""
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in _runs(frames))
+
+
+def chunk_ranges(frames, chunk_size: int) -> list:
+    """The tasks OpenJD makes of ``frames`` with CONTIGUOUS chunks of ``chunk_size``: each run of
+    consecutive frames is cut into ceil(n / chunk_size) chunks of balanced sizes (chunk i ends at
+    ceil(i * n / count)), so 10 frames in chunks of 4 are 4/3/3, not 4/4/2."""
+    size = check_chunk_size(chunk_size)
     out = []
-    for run in runs:
+    for run in _runs(frames):
         n = len(run)
         count = -(-n // size)
         ends = [-(-i * n // count) for i in range(1, count + 1)]
@@ -172,7 +182,7 @@ def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chu
         settings = RenderSettings(**{**settings.to_dict(), "out": default_render(bundle_dir, settings.still)})
     s = check_settings(settings)
     frames = shot_frames(s)
-    spec = format_frames(frames)
+    spec = openjd_range(frames)  # the job's Frames: OpenJD reads "1-3,5", not monalisa's "1-5x2"
     shot = name or Path(s.out).name.split(".")[0] or Path(s.still).stem
     # with a plate, the job's Track step writes the track beside the frames, once for all chunks
     track = s.track or str(Path(s.out).parent / f"{shot}.track.json")

@@ -331,29 +331,40 @@ def test_template_bounds_chunk_size_for_openjd_too(shot, tmp_path):
     assert r.returncode != 0 and "ChunkSize must be at most 1000" in r.stdout + r.stderr
 
 
+def _openjd_chunks(template_path, params, tmp_path) -> list:
+    """The Render step's tasks as openjd-model itself makes them from a template and its values."""
+    import yaml
+    from openjd.model import StepParameterSpaceIterator, create_job, decode_job_template, preprocess_job_parameters
+
+    template = decode_job_template(template=yaml.safe_load(Path(template_path).read_text()),
+                                   supported_extensions=["TASK_CHUNKING"])
+    values = preprocess_job_parameters(job_template=template, job_template_dir=tmp_path, current_working_dir=tmp_path,
+                                       job_parameter_values={k: str(v) for k, v in params.items()})
+    job = create_job(job_template=template, job_parameter_values=values)
+    space = next(s for s in job.steps if s.name == "Render").parameterSpace
+    return [task["Frame"].value for task in StepParameterSpaceIterator(space=space)]
+
+
 def test_chunk_ranges_are_the_chunks_openjd_makes(tmp_path):
     """The no-chunking variant's ranges are exactly OpenJD's CONTIGUOUS chunks (openjd-model's own iterator)."""
     import random
 
-    import yaml
-    from openjd.model import StepParameterSpaceIterator, create_job, decode_job_template, preprocess_job_parameters
+    from monalisa.plugin.farm.bundle import chunk_ranges, openjd_range
 
-    from monalisa.plugin.core import format_frames
-    from monalisa.plugin.farm.bundle import chunk_ranges
-
-    template = decode_job_template(template=yaml.safe_load(TEMPLATE.read_text()), supported_extensions=["TASK_CHUNKING"])
     rng = random.Random(17)
     cases = [(list(range(1001, 1011)), 4), (list(range(1, 101)), 7), ([1, 2, 3, 5, 6, 7, 8, 9, 20], 3)]
     cases += [(sorted(rng.sample(range(1, 200), rng.randint(1, 60))), rng.randint(1, 25)) for _ in range(60)]
     for frames, size in cases:
-        values = preprocess_job_parameters(
-            job_template=template, job_template_dir=tmp_path, current_working_dir=tmp_path,
-            job_parameter_values={"Still": "/s.png", "Render": "/r/s.####.exr", "Frames": format_frames(frames),
-                                  "ChunkSize": str(size)})
-        job = create_job(job_template=template, job_parameter_values=values)
-        space = next(s for s in job.steps if s.name == "Render").parameterSpace
-        openjd = [task["Frame"].value for task in StepParameterSpaceIterator(space=space)]
-        assert chunk_ranges(frames, size) == openjd, (frames, size)
+        params = {"Still": "/s.png", "Render": "/r/s.####.exr", "Frames": openjd_range(frames), "ChunkSize": size}
+        assert chunk_ranges(frames, size) == _openjd_chunks(TEMPLATE, params, tmp_path), (frames, size)
+
+
+def test_stepped_frames_reach_openjd_in_its_own_syntax(shot, tmp_path):
+    """monalisa's "0-4x2" is not OpenJD's range syntax: the job's Frames lists the frames ("0,2,4")."""
+    b = bundle(shot, tmp_path / "b", tmp_path / "r" / "s.####.exr", "--frames", "0-4x2", "--chunk-size", 2)
+    params = json.loads((b / "openjd_parameters.json").read_text())
+    assert params["Frames"] == "0,2,4"
+    assert _openjd_chunks(b / "template.yaml", params, tmp_path) == ["0-0", "2-2", "4-4"]
 
 
 def test_ten_frames_in_chunks_of_four_run_as_4_3_3(shot, tmp_path):
