@@ -408,8 +408,8 @@ class RenderJob:
         if self.settings.plate:
             self.stage = "track"
             self.track_path = stem.with_name(stem.name + ".track.json")
-            self.process = _background(track_command(self.settings, self.track_path, self.frames, executable),
-                                       self.log_path)
+            self.track_command = track_command(self.settings, self.track_path, self.frames, executable)
+            self.process = _background(self.track_command, self.log_path)
         else:
             self._start_render()
 

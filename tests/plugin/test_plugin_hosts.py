@@ -96,7 +96,7 @@ class TestCore:
         s = core.RenderSettings(still=str(shot.still), plate=str(CLIP), out=str(tmp_path / "p" / "s.####.exr"),
                                 frames="1-2", fps="25")
         job = core.RenderJob(s, executable=MONALISA)
-        assert job.stage == "track" and "--fps" in job.process.args and job.poll()[2] is None
+        assert job.stage == "track" and job.track_command[-2:] == ["--fps", "25"] and job.poll()[2] is None
         assert job.wait(timeout=300) == 0, job.log_path.read_text()
         assert job.stage == "render" and job.poll() == (2, 2, 0)
         assert job.settings.track == str(tmp_path / "p" / "s.track.json") and not job.settings.plate
