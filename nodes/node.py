@@ -38,6 +38,8 @@ from monalisa.nodes.drive import drive
 from monalisa.nodes.facecrop import model_crop, to_model
 from monalisa.nodes.frames import format_frames
 from monalisa.nodes.media import Still, read_still
+from monalisa.nodes.mouth import MouthPainter, check_mode
+from monalisa.nodes.mouthmodel import load_mouth_model
 from monalisa.nodes.models import load_render_model
 from monalisa.nodes.paste import FEATHER, composite, face_matte
 from monalisa.nodes.warp import REACH, apply_flow, build_mesh, motion_vectors, warp_field
@@ -74,6 +76,7 @@ INPUTS = (
     Port("plate", "plate", "movie or image sequence to track on the fly"),
     Port("identity", "model", "an identity's baked generator (monalisa export --identity); optional"),
     Port("still_landmarks_from", "track", "the still's own landmarks (one-frame track file); optional"),
+    Port("mouth_model", "file", "the mouth-interior model (.onnx); default: the bundled one"),
 )
 PARAMETERS = (
     Port("frames", "frames", "frames to render (default: the track's)"),
@@ -84,6 +87,8 @@ PARAMETERS = (
     Port("neutral_frame", "int", "the plate frame that matches the still's expression (default: eyes "
          "open, mouth most closed)"),
     Port("matte_feather", "float", "matte feather, in eye distances", FEATHER),
+    Port("mouth", "choice", "on: the lips part and the mouth model paints the interior; off: the lips stretch",
+         "on", ("on", "off")),
     Port("correction", "float", "warp models: weight of the learned correction, 0..1 (default: 1 with an "
          "identity, 0 without one, which renders the still's landmark warp)"),
     Port("batch_size", "int", "frames per inference batch", 4),
@@ -142,7 +147,7 @@ class AnimatePortrait:
                  colorspace=None, output_colorspace=None, smooth=True, smooth_strength=1.0, retarget="relative",
                  matte_feather=FEATHER, batch_size=4, device="cpu", strict_device=False, reach=REACH,
                  precision="fp32", threads=0, references=None, fps=None, correction=None,
-                 neutral_frame=None):
+                 neutral_frame=None, mouth="on", mouth_model=None):
         if (track is None) == (plate is None):
             raise ConfigError("give a track or a plate (one of them)")
         if batch_size < 1:
@@ -161,7 +166,11 @@ class AnimatePortrait:
             colour.LINEAR if self.still.colorspace == colour.resolve(colour.SRGB) else self.still.colorspace))
         self.linear = colour.convert(self.still.pixels, self.still.colorspace, self.output_colorspace)
         self.srgb = colour.convert(self.still.pixels, self.still.colorspace, colour.SRGB)  # what warp models see
-        self.mesh = build_mesh(self.still_points, self.still.size, reach)
+        # the mouth: warp models split the lips and paint the hole; an image generator draws the whole face
+        self.mouth = None
+        if check_mode(mouth) == "on" and self.model.warp:
+            self.mouth = MouthPainter(load_mouth_model(mouth_model), self.still_points)
+        self.mesh = build_mesh(self.still_points, self.still.size, reach, split_lips=self.mouth is not None)
         self.embedding = self._embed(references) if (self.correction or not self.model.warp) else None
         self.metadata = {
             "monalisa:synthetic": 1, "monalisa:version": __version__, "monalisa:mode": self.model.mode,
@@ -172,6 +181,8 @@ class AnimatePortrait:
             **self.model.provenance}
         if self.model.warp:
             self.metadata["monalisa:correction"] = self.correction
+        self.metadata["monalisa:mouth"] = 1.0 if self.mouth else 0.0
+        self.metadata["monalisa:mouth_sha256"] = self.mouth.model.sha256 if self.mouth else ""
 
     def _load_track(self, track, plate):
         if plate is not None:
@@ -286,5 +297,8 @@ class AnimatePortrait:
                 if where.any():
                     rgb[where] = colour.from_srgb(srgb[where], self.output_colorspace)
                 matte = np.maximum(matte, reach)
+            if self.mouth is not None:  # last, over the correction: the interior between the parted lips
+                rgb, hole = self.mouth.paint(rgb, points, self.output_colorspace)
+                matte = np.maximum(matte, hole)
         motion = motion_vectors(self.mesh, points, self.driving.next_points(i), triangle)
         return FrameResult(frame, rgb, alpha, matte, motion, False, meta)

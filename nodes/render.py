@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 #: header keys that must match for an existing frame to count as already rendered
 SAME_INPUTS = ("monalisa:model_sha256", "monalisa:embedder_sha256", "monalisa:identity_sha256",
                "monalisa:track_sha256", "monalisa:still_sha256", "monalisa:retarget", "monalisa:colorspace",
-               "monalisa:version", "monalisa:correction", "monalisa:neutral_frame")
+               "monalisa:version", "monalisa:correction", "monalisa:neutral_frame", "monalisa:mouth",
+               "monalisa:mouth_sha256")
 
 
 @dataclass
@@ -40,6 +41,8 @@ class RenderJob:
     identity: str | None = None
     model: str | None = None
     correction: float | None = None  # warp models: None = 1 with an identity, 0 without
+    mouth: str = "on"  # on: the lips part and the mouth interior is painted; off: the lips stretch
+    mouth_model: str | None = None  # the mouth-interior .onnx (default: the bundled one)
     precision: str = "fp32"
     still_landmarks: str | None = None
     colorspace: str | None = None
@@ -104,8 +107,10 @@ def _in_the_way(paths: dict, metadata: dict, overwrite: bool):
 
 
 def render_sequence(job: RenderJob, report=print) -> Summary:
+    from monalisa.nodes.mouth import check_mode
     from monalisa.nodes.node import AnimatePortrait
 
+    check_mode(job.mouth)
     check_output(job.out, range(_frames_hint(job)))
     if job.plate is not None:
         from monalisa.nodes.media import check_sequence
@@ -116,7 +121,8 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
                            smooth=job.smooth, smooth_strength=job.smooth_strength, retarget=job.retarget,
                            neutral_frame=job.neutral_frame, matte_feather=job.feather, batch_size=job.batch, device=job.device,
                            strict_device=job.strict_device, precision=job.precision, threads=job.threads,
-                           correction=job.correction)
+                           correction=job.correction, mouth=job.mouth,
+                           mouth_model=job.mouth_model)
     frames = node.check_frames(job.frames)
     if job.device == "cuda" and "CUDA" not in node.model.provider:
         report(f"monalisa render: CUDA was asked for but onnxruntime runs on {node.model.provider}")

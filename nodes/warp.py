@@ -11,6 +11,16 @@ Measured on 6 real clips of unseen people (../shared/QUALITY.md): the piecewise-
 landmarks and frame anchors scores SSIM .740 on the face crop; rings tied rigidly to the head .703-.706,
 a thin-plate spline .732-.734. The static ring only bounds how far the warp reaches.
 
+The lips part instead of stretching (``split_lips``, the default): Delaunay runs without the inner-lip
+points 60-67, the triangles it puts inside the outer lip line 48-59 are dropped, and fixed strips take
+their place: the upper lip between 48-54 and the upper inner-lip points 60-64, the lower lip between
+54-59, 48 and the lower ones 64-67, 60, so each lip keeps its own texture and thickness and no
+triangle spans from one lip to the other. The fan left inside the inner-lip polygon
+(``WarpMesh.mouth``) is the mouth interior: on a closed-mouth still it has no area, so where the
+driven mouth opens it holds nothing of the still's but a smear, and ``nodes.mouth`` paints that hole.
+``split_lips=False`` is the plain Delaunay mesh over all 68 points, which stretches the lips across
+an opening mouth (``--mouth off``).
+
 Two outputs per frame:
 
 - the backward map (``Warp.flow``): output pixel p samples the still at p + flow[p]; the warped still
@@ -25,13 +35,22 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from monalisa.errors import ShapeError
+from monalisa.errors import InputError, ShapeError
 from monalisa.nodes.landmarks import NUM_POINTS, check_points
 
 #: default reach of the warp, in face radii (max landmark distance from the landmarks' centre)
 REACH = 3.0
 _RING_POINTS = 24
 _SHIFT = 8  # sub-pixel bits for rasterising triangles
+INNER_LIPS = tuple(range(60, 68))
+OUTER_LIPS = tuple(range(48, 60))
+#: the lips' own triangles: each lip is a strip between its outer edge and its inner-lip points
+UPPER_LIP = ((48, 49, 60), (49, 61, 60), (49, 50, 61), (50, 62, 61), (50, 51, 62), (51, 52, 62), (52, 63, 62),
+             (52, 53, 63), (53, 64, 63), (53, 54, 64))
+LOWER_LIP = ((54, 55, 64), (55, 65, 64), (55, 56, 65), (56, 66, 65), (56, 57, 66), (57, 58, 66), (58, 67, 66),
+             (58, 59, 67), (59, 60, 67), (59, 48, 60))
+#: the mouth interior: inside the inner-lip polygon
+MOUTH = ((60, 61, 67), (61, 62, 67), (62, 66, 67), (62, 63, 66), (63, 65, 66), (63, 64, 65))
 
 
 @dataclass(frozen=True)
@@ -41,6 +60,7 @@ class WarpMesh:
     points: np.ndarray  # float64 (P, 2), still pixels
     triangles: np.ndarray  # int32 (T, 3)
     size: tuple  # (width, height) of the still
+    mouth: np.ndarray | None = None  # bool (T,): triangles inside the inner-lip polygon (split lips only)
 
     @property
     def moving(self) -> np.ndarray:
@@ -70,8 +90,10 @@ def _static_anchors(points, width, height, reach):
     return np.concatenate(anchors)
 
 
-def build_mesh(still_points, image_size, reach: float = REACH) -> WarpMesh:
-    """Triangulate a still of ``image_size`` (width, height) over its landmarks and static anchors."""
+def build_mesh(still_points, image_size, reach: float = REACH, split_lips: bool = True) -> WarpMesh:
+    """Triangulate a still of ``image_size`` (width, height) over its landmarks and static anchors.
+
+    ``split_lips``: no triangle spans the inner-lip line (see the module docstring)."""
     from scipy.spatial import Delaunay
 
     pts = check_points(still_points, "still landmarks").astype(np.float64)
@@ -79,10 +101,37 @@ def build_mesh(still_points, image_size, reach: float = REACH) -> WarpMesh:
     if width < 2 or height < 2:
         raise ShapeError("still size", ("W>=2", "H>=2"), (width, height))
     allp = np.concatenate([pts, _static_anchors(pts, width, height, reach)])
-    tri = Delaunay(allp, qhull_options="QJ Pp").simplices.astype(np.int32)
-    area = _signed_areas(allp, tri)
-    tri = tri[np.abs(area) > 1e-6]  # degenerate (collinear) triangles carry no pixels
-    return WarpMesh(allp, tri, (width, height))
+    if not split_lips:
+        tri = Delaunay(allp, qhull_options="QJ Pp").simplices.astype(np.int32)
+        tri = tri[np.abs(_signed_areas(allp, tri)) > 1e-6]  # degenerate (collinear) triangles carry no pixels
+        return WarpMesh(allp, tri, (width, height))
+    # the face around the mouth: Delaunay without the inner-lip points, less what falls inside the outer lip line
+    keep = np.setdiff1d(np.arange(len(allp)), INNER_LIPS)
+    tri = keep[Delaunay(allp[keep], qhull_options="QJ Pp").simplices].astype(np.int32)
+    tri = tri[np.abs(_signed_areas(allp, tri)) > 1e-6]
+    centres = allp[tri].mean(axis=1)
+    lips = np.array([cv2.pointPolygonTest(pts[list(OUTER_LIPS)].astype(np.float32), (float(x), float(y)), False) > 0
+                     for x, y in centres]) & np.isin(tri, OUTER_LIPS).all(axis=1)
+    tri = tri[~lips]
+    _check_lip_line(tri)
+    tri = np.concatenate([tri, np.array(UPPER_LIP + LOWER_LIP + MOUTH, np.int32)])
+    mouth = np.zeros(len(tri), bool)
+    mouth[-len(MOUTH):] = True
+    return WarpMesh(allp, tri, (width, height), mouth)
+
+
+def _check_lip_line(tri) -> None:
+    """Each edge of the outer lip line borders exactly one triangle of the face around the mouth."""
+    count = {}
+    for t in tri:
+        for a, b in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0])):
+            key = frozenset((int(a), int(b)))
+            count[key] = count.get(key, 0) + 1
+    ring = OUTER_LIPS + OUTER_LIPS[:1]
+    for a, b in zip(ring[:-1], ring[1:]):
+        if count.get(frozenset((a, b)), 0) != 1:
+            raise InputError(f"still landmarks: the mesh cannot follow the outer lip line {a}-{b} (are points "
+                             "48-67 the lips?); check the still's landmarks, or render with --mouth off")
 
 
 def _signed_areas(points, tri):
@@ -145,8 +194,10 @@ def warp_field(mesh: WarpMesh, driven_points):
     x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
         return flow, triangle
-    # moving triangles last, so where a fold-over makes them overlap static ones they win
-    order = np.concatenate([np.nonzero(~moving)[0], np.nonzero(moving)[0]])
+    # moving triangles last, so where a fold-over makes them overlap static ones they win; the mouth
+    # interior before the lips, so lips pressed tighter than the still's cover it
+    mouth = np.zeros(len(tri), bool) if mesh.mouth is None else mesh.mouth
+    order = np.concatenate([np.nonzero(~moving)[0], np.nonzero(mouth)[0], np.nonzero(moving & ~mouth)[0]])
     index = _triangle_index(dst, tri, order, width, height, box)
     back = _affines(dst, mesh.points, tri)  # frame -> still, per triangle
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)

@@ -40,6 +40,11 @@ def add_parser(sub):
     p.add_argument("--correction", type=float, metavar="W", help="warp models: weight 0..1 of the learned "
                    "correction (default: 1 with --identity; 0 without, i.e. the landmark warp alone, since the "
                    "feed-forward correction loses to it on faces the model never saw)")
+    p.add_argument("--mouth", default="on", metavar="on|off", help="on (default): the lips part and the bundled "
+                   "mouth model paints teeth, tongue and the dark of the mouth between them; off: the still's lips "
+                   "stretch over the opening (the plain landmark warp)")
+    p.add_argument("--mouth-model", metavar="MOUTH.onnx", help="the mouth-interior model (default: the bundled "
+                   "monalisa/weights/mouth/onnx/mouth.onnx)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="model files to use (default fp32)")
     p.add_argument("--still-landmarks", metavar="TRACK.json",
                    help="the still's landmarks as a one-frame track file, for faces the detector misses")
@@ -70,7 +75,8 @@ def run(args) -> int:
 
     job = RenderJob(still=args.still, track=args.track, plate=args.plate, out=args.out,
                     frames=parse_frames(args.frames) if args.frames else None, identity=args.identity,
-                    model=args.model, correction=args.correction, precision=args.precision, still_landmarks=args.still_landmarks,
+                    model=args.model, correction=args.correction, mouth=args.mouth,
+                    mouth_model=args.mouth_model, precision=args.precision, still_landmarks=args.still_landmarks,
                     colorspace=args.colorspace, retarget=args.retarget, neutral_frame=args.neutral_frame,
                     smooth=args.smooth,
                     smooth_strength=args.smooth_strength, feather=args.feather, batch=args.batch,

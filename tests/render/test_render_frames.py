@@ -220,9 +220,10 @@ def test_the_correction_weight_of_a_warp_model(small_still, short_track):
 
     node, plain = render()
     assert node.model.warp and node.correction == 0.0 and node.embedding is None
-    flow, _ = warp_field(node.mesh, node.driving.points[node.driving.index(3)])
-    assert np.array_equal(plain.rgb, apply_flow(node.linear, flow))  # exactly the warp
     points = node.driving.points[node.driving.index(3)]
+    flow, _ = warp_field(node.mesh, points)
+    warp, _ = node.mouth.paint(apply_flow(node.linear, flow), points, node.output_colorspace)
+    assert np.array_equal(plain.rgb, warp)  # exactly the warp, with the mouth interior painted
     centre = points[[30, 33, 51]].mean(axis=0).astype(int)
     assert plain.matte[centre[1], centre[0]] > 0.99
     _, full = render(correction=1.0)
