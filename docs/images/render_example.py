@@ -1,11 +1,12 @@
 """Build docs/images/render_example.jpg: the driving clip over renders of the still, close up.
 
     python docs/images/render_example.py --clip assets/clips/liveportrait_d10.mp4 \
-        --still assets/portraits/liveportrait_s3.jpg --rows runs/demo/png runs/demo/warp_png \
-        --out docs/images/render_example.jpg
+        --still assets/portraits/liveportrait_s3.jpg --rows runs/demo/ref_png runs/demo/png \
+        --mouths runs/demo/png runs/demo/off_png --out docs/images/render_example.jpg
 
 Row 0: the clip's frames; then per --rows folder (PNG frames of `monalisa render --out f.####.png`):
-the still, then the rendered frames, all cut to one square around the still's face.
+the still, then the rendered frames, all cut to one square around the still's face; then per
+--mouths folder the same tiles cut to a square around the still's mouth (close-ups).
 """
 from __future__ import annotations
 
@@ -33,16 +34,18 @@ def clip_frames(path, wanted) -> dict:
 
 def square(image, box) -> np.ndarray:
     x0, y0, x1, y1 = box
-    return cv2.resize(image[y0:y1, x0:x1], (TILE, TILE), interpolation=cv2.INTER_AREA)
+    shrink = x1 - x0 > TILE
+    return cv2.resize(image[y0:y1, x0:x1], (TILE, TILE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
 
 
-def face_box(rgb, scale: float = 2.2):
+def face_box(rgb, scale: float = 2.2, part=slice(0, 68)):
+    """A square around the still's face (or around ``part`` of its landmarks), ``scale`` x its width."""
     from monalisa.nodes.detect import create_detector
 
     faces = create_detector("dlib").detect(rgb)
     if not faces:
         raise SystemExit("no face on the still")
-    pts = max(faces, key=lambda f: f.score).points
+    pts = max(faces, key=lambda f: f.score).points[part]
     cx, cy = pts.mean(axis=0)
     half = scale * (pts[:, 0].max() - pts[:, 0].min()) / 2
     h, w = rgb.shape[:2]
@@ -55,6 +58,7 @@ def main(argv=None) -> int:
     ap.add_argument("--clip", required=True)
     ap.add_argument("--still", required=True)
     ap.add_argument("--rows", nargs="+", required=True, help="folders of rendered PNG frames (f.0012.png ...)")
+    ap.add_argument("--mouths", nargs="*", default=[], help="folders of rendered PNG frames for mouth close-ups")
     ap.add_argument("--frames", type=int, nargs="+", default=[12, 24, 40, 56])
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
@@ -63,13 +67,14 @@ def main(argv=None) -> int:
     driving = clip_frames(a.clip, {0, *a.frames})
     top = [cv2.resize(driving[f], (TILE, TILE), interpolation=cv2.INTER_AREA) for f in [0, *a.frames]]
     rows = [top]
-    for folder in a.rows:
-        tiles = [square(still, box)]
+    mouth = face_box(still, 1.1, slice(48, 68))
+    for folder, cut in [(f, box) for f in a.rows] + [(f, mouth) for f in a.mouths]:
+        tiles = [square(still, cut)]
         for f in a.frames:
             found = sorted(Path(folder).glob(f"*.{f:04d}.png"))
             if not found:
                 raise SystemExit(f"{folder}: no PNG frame {f:04d}")
-            tiles.append(square(cv2.cvtColor(cv2.imread(str(found[0])), cv2.COLOR_BGR2RGB), box))
+            tiles.append(square(cv2.cvtColor(cv2.imread(str(found[0])), cv2.COLOR_BGR2RGB), cut))
         rows.append(tiles)
     sheet = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
     from monalisa.files import write_bytes

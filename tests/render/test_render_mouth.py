@@ -172,3 +172,32 @@ def test_a_mouth_model_of_another_resolution_or_format_version(small_still, shor
                     "--mouth-model", path)
     line = refused(done, out, str(path))
     assert words in line, line
+
+
+def test_with_and_without_an_identity_the_painting_gets_a_mouth_interior(small_still, open_track, tmp_path):
+    """The bundled painting driven by the bundled clip: the mouth is painted over the identity's
+    correction too (an identity fine-tuned on the closed-mouth still cannot take it away)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from monalisa.cli import main
+    from monalisa.models.checkpoint import build_networks, save_checkpoint
+    from monalisa.models.config import ModelConfig
+    from monalisa.nodes.mouth import interior_score
+
+    tiny = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
+                       attention_resolution=0, generator="warp")
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "ckpt", *build_networks(tiny), tiny, 1)
+    assert main(["finetune", str(tmp_path / "ckpt"), "--stills", str(small_still), "--out", str(tmp_path / "pack"),
+                 "--steps", "3", "--threads", "1"]) == 0
+    assert main(["export", str(tmp_path / "ckpt"), "--identity", str(tmp_path / "pack"), "--out",
+                 str(tmp_path / "onnx")]) == 0
+    baked = tmp_path / "onnx" / "baked_warp_generator.onnx"
+    scores = {}
+    for name, kw in (("identity", {"model": str(tmp_path / "onnx"), "identity": str(baked)}), ("plain", {})):
+        node, results = _render_node(small_still, open_track, "on", **kw)
+        assert node.correction == (1.0 if name == "identity" else 0.0)
+        scores[name] = [interior_score(colour.convert(r.rgb, node.output_colorspace, colour.SRGB),
+                                       node.driving.points[node.driving.index(r.frame)]) for r in results]
+        assert all(r.metadata["monalisa:mouth"] == 1.0 for r in results)
+    assert min(scores["identity"]) > 10.0 and min(scores["plain"]) > 10.0, scores
