@@ -8,7 +8,8 @@ Parameters: frame range (``render(frames)``), smoothing on/off and strength, ret
 ``absolute``), matte feather, batch size, device, and for warp models the weight of the learned
 correction (default: 1 with an identity, 0 without one: on faces it never saw, the feed-forward
 correction from the still's embedding loses to the still's plain landmark warp, so without an
-identity the node renders that warp and runs no network; ``monalisa evaluate`` measures both).
+identity the node renders that warp and runs no face network; ``monalisa evaluate`` measures both),
+and whether the mouth model paints the interior between the parted lips (``nodes.mouth``, last).
 
 ``render(frames)`` streams one :class:`FrameResult` per frame, in order, and keeps nothing from earlier
 frames: per frame the still is warped over its landmarks to the driven ones (``nodes.warp``); an
