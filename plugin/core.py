@@ -418,12 +418,16 @@ class RenderJob:
         self.process = start_render(self.settings, self.log_path, self.executable, self.frames, self.ocio)
 
     def poll(self) -> tuple:
-        if self.stage == "track" and self.process.poll() == 0 and not self.cancelled:
-            self.settings = RenderSettings(**{**self.settings.to_dict(), "track": str(self.track_path), "plate": ""})
-            self._start_render()
-        done, total = render_progress(self.settings.out, self.frames)
         code = self.process.poll()
-        return done, total, (None if self.stage == "track" and code == 0 else code)
+        if self.stage == "track" and code == 0:
+            if self.cancelled:  # cancelled between the steps: the render never starts
+                code = -15
+            else:
+                self.settings = RenderSettings(**{**self.settings.to_dict(), "track": str(self.track_path), "plate": ""})
+                self._start_render()
+                code = self.process.poll()
+        done, total = render_progress(self.settings.out, self.frames)
+        return done, total, code
 
     def wait(self, timeout=None) -> int:
         """Block until the job ends; its exit code (subprocess.TimeoutExpired past ``timeout`` seconds)."""

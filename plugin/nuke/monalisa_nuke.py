@@ -247,20 +247,22 @@ def watch(node, job, interval: float = 0.5):
     cancel cancels the job. Node updates go through nuke.executeInMainThread."""
     task = nuke.ProgressTask(f"monalisa {node.name()}")
     seen = None
-    while True:
-        done, total, code = job.poll()
-        if task.isCancelled():
-            job.cancel()
-        if (done, code, job.stage) != seen:
-            seen = (done, code, job.stage)
-            text = status_line(job, done, total, code)
-            task.setMessage(text)
-            task.setProgress(int(100 * done / max(total, 1)))
-            nuke.executeInMainThread(_show, (node, job, text))
-        if code is not None:
-            _JOBS.pop(node.name(), None)
-            return code
-        time.sleep(interval)
+    try:
+        while True:
+            done, total, code = job.poll()
+            if task.isCancelled():
+                job.cancel()
+            if (done, code, job.stage) != seen:
+                seen = (done, code, job.stage)
+                text = status_line(job, done, total, code)
+                task.setMessage(text)
+                task.setProgress(int(100 * done / max(total, 1)))
+                nuke.executeInMainThread(_show, (node, job, text))
+            if code is not None:
+                return code
+            time.sleep(interval)
+    finally:
+        _JOBS.pop(node.name(), None)  # whatever happened, the node can render again
 
 
 def render(node, wait: bool = False):

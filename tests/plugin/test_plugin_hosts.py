@@ -102,6 +102,15 @@ class TestCore:
         assert job.settings.track == str(tmp_path / "p" / "s.track.json") and not job.settings.plate
         assert json.loads(Path(job.settings.track).read_text())["frames"][0]["frame"] == 1
 
+    def test_cancel_between_track_and_render_ends_the_job(self, shot, tmp_path, monkeypatch):
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        s = core.RenderSettings(still=str(shot.still), plate=str(CLIP), out=str(tmp_path / "q" / "s.####.exr"),
+                                frames="1-2")
+        job = core.RenderJob(s, executable=MONALISA)
+        assert job.process.wait(timeout=300) == 0  # the track step ended; the render has not started
+        job.cancel()
+        assert job.poll() == (0, 2, -15) and job.stage == "track" and job.wait(timeout=5) == -15
+
     def test_cancel_stops_the_render(self, shot, tmp_path, monkeypatch):
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         s = core.RenderSettings(still=str(shot.still), track=str(shot.track), out=str(tmp_path / "c" / "s.####.exr"))
