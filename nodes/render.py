@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from monalisa.errors import InputError, MonalisaError
-from monalisa.files import remove_stale_temps, sha256_file
+from monalisa.files import check_writes, remove_stale_temps, sha256_file
 from monalisa.nodes import colour, trackfile
 
 from monalisa.nodes.writer import check_output, frame_path, read_header, sequence_stem, write_frame
@@ -106,12 +106,24 @@ def _in_the_way(paths: dict, metadata: dict, overwrite: bool):
     return todo, done
 
 
+def _side_files(job: RenderJob) -> list:
+    """The files about the whole sequence the job writes beside its frames: the plate's track, the preview."""
+    stem = sequence_stem(job.out)
+    files = [stem.with_name(stem.name + ".track.json")] if job.plate is not None else []
+    if job.preview:
+        from monalisa.nodes.preview import preview_paths
+
+        files += preview_paths(job.out)
+    return files
+
+
 def render_sequence(job: RenderJob, report=print) -> Summary:
     from monalisa.nodes.mouth import check_mode
     from monalisa.nodes.node import AnimatePortrait
 
     check_mode(job.mouth)
     check_output(job.out, range(_frames_hint(job)))
+    check_writes(_side_files(job))
     if job.plate is not None:
         from monalisa.nodes.media import check_sequence
 
@@ -127,8 +139,7 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
     if job.device == "cuda" and "CUDA" not in node.model.provider:
         report(f"monalisa render: CUDA was asked for but onnxruntime runs on {node.model.provider}")
     if job.plate is not None:  # the track made on the fly is kept beside the frames, for provenance
-        stem = sequence_stem(job.out)
-        track_path = stem.with_name(stem.name + ".track.json")
+        track_path = _side_files(job)[0]
         trackfile.save(node.track, track_path)
         node.metadata["monalisa:track_sha256"] = sha256_file(track_path)
     paths = {f: frame_path(job.out, f) for f in frames}

@@ -16,6 +16,7 @@ import pytest
 from plugin_shot import CLIP, FRAMES, MONALISA, env, frames_of, run
 
 from monalisa.cli import main
+from monalisa.files import LEDGER
 from monalisa.nodes.writer import read_header
 
 pytest.importorskip("openjd")
@@ -217,7 +218,7 @@ def test_plate_is_tracked_once_for_all_chunks(shot, tmp_path):
     assert r.stdout.count("openjd_status: tracking") == 1 and "Chunks run: 3" in r.stdout
     renders = [ln for ln in r.stdout.splitlines() if "monalisa farm: " in ln and " render " in ln]
     assert len(renders) == 2 and all(f"--track {out / 's.track.json'}" in ln and "--plate" not in ln for ln in renders)
-    assert sorted(p.name for p in out.iterdir()) == ["s.0001.exr", "s.0002.exr", "s.0003.exr", "s.0004.exr",
+    assert sorted(p.name for p in out.iterdir()) == [LEDGER, "s.0001.exr", "s.0002.exr", "s.0003.exr", "s.0004.exr",
                                                      "s.track.json"]
     track = (out / "s.track.json").read_bytes()
     again = openjd_run(tmp_path / "b", "--step", "Track")  # the step re-queued: the plate is not tracked again

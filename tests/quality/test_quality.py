@@ -7,6 +7,7 @@ import pytest
 
 from monalisa.cli import main
 from monalisa import evaluate as ev
+from monalisa.files import LEDGER
 from monalisa.models import quality
 from monalisa.nodes.detect import create_detector
 from monalisa.nodes.media import iter_frames
@@ -175,7 +176,7 @@ def test_monalisa_export_writes_a_warp_checkpoint(tmp_path, capsys):
     assert main(["export", str(ckpt), "--out", str(tmp_path / "onnx"), "--int8"]) == 0
     printed = capsys.readouterr().out
     names = sorted(p.name for p in (tmp_path / "onnx").iterdir())
-    assert names[:2] == ["embedder.onnx", "export.json"] and "warp_generator.onnx" in names
+    assert names[:3] == [LEDGER, "embedder.onnx", "export.json"] and "warp_generator.onnx" in names
     int8 = json.loads((tmp_path / "onnx" / "export.json").read_text())["files"][-1]
     assert int8["name"] == "warp_generator.int8.onnx" and int8["metric"] == "SSIM"
     assert int8["kept"] == (int8["value"] >= 0.99) == ("warp_generator.int8.onnx" in names)
