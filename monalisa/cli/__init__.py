@@ -13,13 +13,14 @@ import logging
 import sys
 
 from monalisa import __version__
+from monalisa.cli.common import Parser
 from monalisa.errors import MonalisaError
 
 COMMANDS = ("prepare", "train", "finetune", "track", "render", "export", "evaluate", "farm", "publish")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="monalisa", description="Bring a still portrait to life from a tracked performance."
     )
     parser.add_argument("--version", action="version", version=f"monalisa {__version__}")
@@ -32,7 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # a bad option was said in one line (common.Parser); --help and --version exit 0
+        if stop.code == 2:
+            return 2
+        raise
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -12,7 +12,7 @@ for the plain warp, the default render and (with --checkpoint) an identity fine-
 """
 from pathlib import Path
 
-from monalisa.cli.common import add_steady
+from monalisa.cli.common import add_steady, integer
 
 
 def add_parser(sub):
@@ -25,24 +25,27 @@ def add_parser(sub):
                    help="cross-reenactment: clips that drive the --stills")
     p.add_argument("--stills", type=Path, nargs="+", default=None, metavar="STILL",
                    help="cross-reenactment: stills of other people than the drivers")
-    p.add_argument("--frames", type=int, default=48, help="cross-reenactment: the clips' first N frames (default 48)")
-    p.add_argument("--k", type=int, nargs="+", default=[1, 8, 32], help="stills per identity (default 1 8 32)")
+    p.add_argument("--frames", type=integer(1, 10**5), default=48,
+                   help="cross-reenactment: the clips' first N frames (default 48)")
+    p.add_argument("--k", type=integer(1, 32), nargs="+", default=[1, 8, 32],
+                   help="stills per identity, each 1-32 (default 1 8 32)")
     p.add_argument("--out", type=Path, default=None, help="folder for results.csv, table.md, sheets, movies")
     p.add_argument("--model", type=Path, default=None,
                    help="exported model folder for the render path (default: the bundled default model, warp)")
     p.add_argument("--checkpoint", type=Path, default=None,
                    help="checkpoint to fine-tune per clip and K, or per still (K = 1) in cross-reenactment "
                         "(fine-tuned rows are skipped without it)")
-    p.add_argument("--finetune-steps", type=int, default=None,
+    p.add_argument("--finetune-steps", type=integer(1, 10**6), default=None,
                    help="fine-tuning steps per identity (default 100; cross-reenactment: 300, as monalisa finetune)")
-    p.add_argument("--finetune-jitter", type=int, default=FINETUNE_JITTER,
+    p.add_argument("--finetune-jitter", type=integer(0, 64), default=FINETUNE_JITTER,
                    help="warp generators: landmark-jittered copies of each fine-tuning pair (default %(default)s)")
     add_steady(p, "--finetune-steady", " in fine-tuning", default=FINETUNE_STEADY)
     p.add_argument("--finetune-loss", default=STAND_INS[0], choices=STAND_INS,
                    help="content loss stand-in of fine-tuning (default pyramid: L1 + gradient L1 over 3 scales "
                         "+ MS-SSIM; l1-msssim: the earlier one, for ablation)")
-    p.add_argument("--targets", type=int, default=32, help="target frames per clip (default 32)")
-    p.add_argument("--window", type=int, default=12, help="consecutive frames for flicker and the movie (default 12)")
+    p.add_argument("--targets", type=integer(1, 10**4), default=32, help="target frames per clip (default 32)")
+    p.add_argument("--window", type=integer(0, 10**4), default=12,
+                   help="consecutive frames for flicker and the movie (default 12)")
     p.add_argument("--baselines-only", action="store_true", help="evaluate only the three baselines")
     p.set_defaults(run=run)
 
@@ -55,10 +58,6 @@ def run(args) -> int:
         raise ConfigError("give CLIP... (self-reenactment) or --driver CLIP... --stills STILL... "
                           "(cross-reenactment), not both")
     steps = args.finetune_steps if args.finetune_steps is not None else (300 if cross else 100)
-    if any(k < 1 or k > 32 for k in args.k):
-        raise ConfigError(f"--k {args.k}: each K must be 1..32 stills")
-    if args.targets < 1 or args.window < 0 or steps < 1 or args.finetune_jitter < 0 or args.finetune_steady < 0:
-        raise ConfigError("--targets and --finetune-steps must be at least 1, --window, --finetune-jitter and --finetune-steady at least 0")
     if cross:
         return _cross(args, steps)
     from monalisa import evaluate as ev

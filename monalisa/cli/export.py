@@ -13,7 +13,7 @@ Example:
 """
 from __future__ import annotations
 
-from monalisa.cli.common import HELP_FORMAT, add_overwrite
+from monalisa.cli.common import HELP_FORMAT, add_overwrite, integer
 
 
 def add_parser(sub):
@@ -24,7 +24,8 @@ def add_parser(sub):
                    "the baked generator (its weights and psi folded in; no embedding input)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder, written atomically "
                    "(a new or empty folder, or a previous export, whose files are replaced)")
-    p.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset, 17 or newer (default 17)")
+    p.add_argument("--opset", type=integer(17, 30), default=17, metavar="N", help="ONNX opset, 17 or newer, up to what "
+                   "the installed exporter writes (default 17)")
     p.add_argument("--fp16", action="store_true", help="also write half-precision variants (*.fp16.onnx)")
     p.add_argument("--int8", action="store_true", help="also write static int8 (QDQ) generators for CPU, "
                    "kept only if SSIM >= 0.99 against fp32 on real inputs")

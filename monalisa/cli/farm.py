@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from monalisa.cli.common import integer
+
 
 def _shot_arguments(p, out_help: str) -> None:
     p.add_argument("--still", default="", help="the portrait to animate")
@@ -32,7 +34,10 @@ def add_parser(sub) -> None:
     _shot_arguments(b, "bundle folder")
     b.add_argument("--out", required=True, help="bundle folder to write")
     b.add_argument("--render", default="", help="output frame pattern (default: BUNDLE/../render/STILL.####.exr)")
-    b.add_argument("--chunk-size", type=int, default=10, help="frames per farm task, 1 to 1000 (default 10)")
+    from monalisa.plugin.farm.bundle import MAX_CHUNK_SIZE
+
+    b.add_argument("--chunk-size", type=integer(1, MAX_CHUNK_SIZE), default=10,
+                   help=f"frames per farm task, 1 to {MAX_CHUNK_SIZE} (default 10)")
     b.add_argument("--overwrite", action="store_true",
                    help="write into a folder that holds other files too (they are kept; only the bundle's are replaced)")
     b.add_argument("--name", default="", help="job name (default: the output's name)")

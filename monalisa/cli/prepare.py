@@ -8,7 +8,10 @@ models/prepare.py). Re-running the same command skips clips already done.
 """
 from pathlib import Path
 
-from monalisa.cli.common import HELP_FORMAT, add_overwrite
+from monalisa.cli.common import HELP_FORMAT, add_overwrite, integer
+
+#: the largest --size: a 4096² face square is already 50 MB a frame
+MAX_SIZE = 4096
 
 
 def add_parser(sub):
@@ -17,10 +20,11 @@ def add_parser(sub):
     p.add_argument("clips", type=Path, nargs="+", help="movie files or image-sequence patterns (plate.####.png)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="folder to write the prepared data to (a new or empty "
                    "folder, or an earlier prepare's, which is resumed)")
-    p.add_argument("--size", type=int, metavar="N", default=256, help="side of the aligned face square, at least the model's "
-                   "resolution (default 256)")
-    p.add_argument("--every", type=int, metavar="N", default=1, help="keep every n-th frame (default 1)")
-    p.add_argument("--max-frames", type=int, metavar="N", default=None, help="at most this many frames per clip (default: all)")
+    p.add_argument("--size", type=integer(16, MAX_SIZE), metavar="N", default=256, help="side of the aligned face square, "
+                   f"16-{MAX_SIZE}, at least the model's resolution (default 256)")
+    p.add_argument("--every", type=integer(1, 10**6), metavar="N", default=1, help="keep every n-th frame (default 1)")
+    p.add_argument("--max-frames", type=integer(1, 10**9), metavar="N", default=None,
+                   help="at most this many frames per clip (default: all)")
     p.add_argument("--backend", default="dlib", choices=["dlib", "face-alignment"],
                    help="landmark detector (default dlib)")
     add_overwrite(p, "the prepared data")
@@ -35,13 +39,8 @@ def interrupted(args) -> str:
 
 
 def run(args) -> int:
-    from monalisa.errors import ConfigError
     from monalisa.models.prepare import PrepareOptions, prepare
 
-    if args.size < 16:
-        raise ConfigError(f"--size must be at least 16, got {args.size}")
-    if args.every < 1 or (args.max_frames is not None and args.max_frames < 1):
-        raise ConfigError("--every and --max-frames must be at least 1")
     options = PrepareOptions(size=args.size, every=args.every, max_frames=args.max_frames, backend=args.backend)
     manifest = prepare(args.clips, args.out, options, overwrite=args.overwrite)
     kept = sum(v["frames"] for v in manifest["videos"])

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import sys
 
+from monalisa.cli.common import number
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("publish", help="validate a render and publish it as a new version (pyblish)",
@@ -27,7 +29,8 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", default="", help="frames the publish must hold (default: the track's)")
     p.add_argument("--to", dest="root", required=True, help="publish root; versions go to ROOT/NAME/vNNN")
     p.add_argument("--name", default="", help="publish name (default: the render's name)")
-    p.add_argument("--fps", type=float, default=24.0, help="preview movie frame rate (default 24)")
+    p.add_argument("--fps", type=number(0.0, 1000.0, lo_open=True), default=24.0,
+                   help="preview movie frame rate (default 24)")
     p.add_argument("--comment", default="", help="a note stored in publish.json")
     p.add_argument("--plugin-path", action="append", default=[], help="more pyblish plug-in folders")
     p.set_defaults(run=run)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 
+from monalisa.cli.common import MAX_THREADS, integer, number
+
 
 def add_parser(sub):
     p = sub.add_parser("render", help="animate a still from a track or plate -> EXR sequence",
@@ -37,7 +39,7 @@ def add_parser(sub):
     p.add_argument("--model", metavar="DIR|NAME", help="export folder with embedder.onnx + warp_generator.onnx "
                    "(or generator.onnx), or a bundled model: warp (default: the 256 px warp-conditioned model), "
                    "reference (the paper's 64 px image generator) or warp_small (64 px warp model)")
-    p.add_argument("--correction", type=float, metavar="W", help="warp models: weight 0..1 of the learned "
+    p.add_argument("--correction", type=number(0.0, 1.0), metavar="W", help="warp models: weight 0..1 of the learned "
                    "correction (default: 1 with --identity; 0 without, i.e. the landmark warp alone, since the "
                    "feed-forward correction loses to it on faces the model never saw)")
     p.add_argument("--mouth", default="on", metavar="on|off", help="on (default): the lips part and the bundled "
@@ -56,14 +58,17 @@ def add_parser(sub):
     p.add_argument("--neutral-frame", type=int, metavar="N", help="the plate frame whose expression is the "
                    "still's own (default: of the frames with open eyes, the one with the most closed mouth)")
     p.add_argument("--no-smooth", dest="smooth", action="store_false", help="do not smooth the track")
-    p.add_argument("--smooth-strength", type=float, default=1.0, metavar="S", help="> 1 smooths more: every cutoff divided by S (default 1)")
-    p.add_argument("--feather", type=float, default=0.25, metavar="F", help="matte feather in eye distances "
-                   "(default 0.25)")
-    p.add_argument("--batch", type=int, default=4, metavar="N", help="frames per inference batch (default 4)")
+    p.add_argument("--smooth-strength", type=number(0.0, 100.0, lo_open=True), default=1.0, metavar="S",
+                   help="> 1 smooths more: every cutoff divided by S, above 0 up to 100 (default 1)")
+    p.add_argument("--feather", type=number(0.0, 10.0, lo_open=True), default=0.25, metavar="F",
+                   help="matte feather in eye distances, above 0 up to 10 (default 0.25)")
+    p.add_argument("--batch", type=integer(1, 256), default=4, metavar="N", help="frames per inference batch, "
+                   "1-256 (default 4)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="onnxruntime device (default cpu)")
     p.add_argument("--strict-device", action="store_true", help="fail (exit 2) instead of falling back to the "
                    "CPU when CUDA cannot run")
-    p.add_argument("--threads", type=int, default=0, metavar="N", help="onnxruntime threads (default: all cores)")
+    p.add_argument("--threads", type=integer(0, MAX_THREADS), default=0, metavar="N",
+                   help="onnxruntime threads (default 0: all cores)")
     p.add_argument("--overwrite", action="store_true", help="re-render frames that already exist")
     p.add_argument("--preview", action="store_true", help="also write a preview movie and a contact sheet")
     p.set_defaults(run=run)

@@ -4,7 +4,8 @@ Examples:
   monalisa track plate.####.exr --out track.json
   monalisa track shot.mov --out track.json --face 1 --smooth --fill hold
 """
-from monalisa.cli.common import HELP_FORMAT
+from monalisa.cli.common import HELP_FORMAT, integer, number
+from monalisa.nodes.detect import MAX_UPSAMPLE
 
 
 def add_parser(sub):
@@ -18,16 +19,16 @@ def add_parser(sub):
                    "X,Y (a pixel on the face in the first frame) (default largest)")
     p.add_argument("--fill", default="interpolate", choices=("interpolate", "hold"),
                    help="how to fill frames where the face is lost (default interpolate)")
-    p.add_argument("--start", type=int, metavar="N", default=None, help="first frame to track (default: the plate's first)")
-    p.add_argument("--end", type=int, metavar="N", default=None, help="last frame to track, inclusive (default: the plate's last)")
-    p.add_argument("--upsample", type=int, metavar="N", default=1, help="HOG detector upsampling, 0-4: higher finds smaller "
+    p.add_argument("--start", type=integer(0, 10**9), metavar="N", default=None, help="first frame to track (default: the plate's first)")
+    p.add_argument("--end", type=integer(0, 10**9), metavar="N", default=None, help="last frame to track, inclusive (default: the plate's last)")
+    p.add_argument("--upsample", type=integer(0, MAX_UPSAMPLE), metavar="N", default=1, help="HOG detector upsampling, 0-4: higher finds smaller "
                    "faces, slower (default 1)")
     p.add_argument("--smooth", action="store_true", help="apply the One-Euro filter")
-    p.add_argument("--min-cutoff", type=float, metavar="X", default=1.0, help="One-Euro minimum cutoff in Hz: lower is "
+    p.add_argument("--min-cutoff", type=number(0.0, 1000.0, lo_open=True), metavar="X", default=1.0, help="One-Euro minimum cutoff in Hz: lower is "
                    "steadier at rest, laggier (default 1.0)")
-    p.add_argument("--beta", type=float, metavar="X", default=1.0, help="One-Euro speed coefficient: higher follows fast "
+    p.add_argument("--beta", type=number(0.0, 1000.0), metavar="X", default=1.0, help="One-Euro speed coefficient: higher follows fast "
                    "motion with less lag (default 1.0)")
-    p.add_argument("--fps", type=float, metavar="X", default=None, help="frame rate for smoothing (default: the plate's, else 24)")
+    p.add_argument("--fps", type=number(0.0, 1000.0, lo_open=True), metavar="X", default=None, help="frame rate for smoothing (default: the plate's, else 24)")
     p.add_argument("--overwrite", action="store_true", help="replace an --out file that is not a monalisa track")
     p.set_defaults(run=run)
 
@@ -35,7 +36,6 @@ def add_parser(sub):
 def run(args) -> int:
     import numpy as np
 
-    from monalisa.errors import ConfigError
     from monalisa.files import check_out_file
     from monalisa.nodes import trackfile
     from monalisa.nodes.media import probe
@@ -43,10 +43,6 @@ def run(args) -> int:
     from monalisa.nodes.track import summarise, track_plate
     from monalisa.nodes.trackschema import is_track
 
-    if args.fps is not None and not args.fps > 0:
-        raise ConfigError(f"--fps must be above 0, got {args.fps}")
-    if not args.min_cutoff > 0 or not args.beta >= 0:
-        raise ConfigError(f"--min-cutoff must be above 0 and --beta at least 0, got {args.min_cutoff} and {args.beta}")
     check_out_file(args.out, ours=is_track, overwrite=args.overwrite)
     track = track_plate(args.plate, backend=args.backend, face=args.face, start=args.start, end=args.end,
                         fill_method=args.fill, upsample=args.upsample)

@@ -10,7 +10,7 @@ Writes RUN/checkpoints/step_XXXXXXX/ (safetensors + JSON + preview.png), RUN/los
 """
 from pathlib import Path
 
-from monalisa.cli.common import HELP_FORMAT, add_overwrite, add_steady, add_threads
+from monalisa.cli.common import HELP_FORMAT, add_overwrite, add_steady, add_threads, integer, torch_device
 
 
 def add_parser(sub):
@@ -23,15 +23,16 @@ def add_parser(sub):
     p.add_argument("--config", default="small", choices=list(PRESETS),
                    help="model preset: small (64 px), medium (128 px), paper (256 px); warp_* the "
                         "warp-conditioned generator (default small)")
-    p.add_argument("--steps", type=int, metavar="N", default=1000, help="total steps of the run (default 1000)")
-    p.add_argument("--batch", type=int, metavar="N", default=2, help="episodes per step and process (default 2)")
-    p.add_argument("--k", type=int, metavar="N", default=8, help="reference frames per episode, fewer than the shortest "
+    p.add_argument("--steps", type=integer(1, 10**9), metavar="N", default=1000, help="total steps of the run (default 1000)")
+    p.add_argument("--batch", type=integer(1, 1024), metavar="N", default=2, help="episodes per step and process (default 2)")
+    p.add_argument("--k", type=integer(1, 64), metavar="N", default=8, help="reference frames per episode, fewer than the shortest "
                    "clip's frames (default 8)")
-    p.add_argument("--checkpoint-every", type=int, metavar="N", default=500, help="steps between checkpoints (default 500)")
-    p.add_argument("--keep", type=int, metavar="N", default=3, help="newest checkpoints kept (default 3)")
-    p.add_argument("--seed", type=int, metavar="N", default=0, help="seed of the initial weights and of episode sampling "
-                   "(default 0); a resumed run keeps its own")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto: cuda when torch sees a GPU)")
+    p.add_argument("--checkpoint-every", type=integer(1, 10**9), metavar="N", default=500, help="steps between checkpoints (default 500)")
+    p.add_argument("--keep", type=integer(1, 10**6), metavar="N", default=3, help="newest checkpoints kept (default 3)")
+    p.add_argument("--seed", type=integer(0, 2**32 - 1), metavar="N", default=0, help="seed of the initial weights and of "
+                   "episode sampling, 0 to 2^32-1 (default 0); a resumed run keeps its own")
+    p.add_argument("--device", type=torch_device, default="auto", help="auto, cpu, cuda or cuda:N (default auto: cuda "
+                   "when torch sees a GPU)")
     p.add_argument("--no-amp", action="store_true", help="train in float32 on CUDA too")
     p.add_argument("--vgg19", type=Path, default=None, metavar="FILE", help="local VGG19 .safetensors for the content loss")
     p.add_argument("--vggface", type=Path, default=None, metavar="FILE", help="local VGGFace .safetensors for the content loss")

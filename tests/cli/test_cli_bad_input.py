@@ -79,8 +79,9 @@ def test_commands_refuse_a_file_for_a_folder_and_the_reverse(user, still, tmp_pa
 @pytest.mark.parametrize("flags, words", [
     (["--face", "abc"], ["--face 'abc'", "largest, an INDEX"]),
     (["--face", "-1"], ["--face -1"]),
-    (["--upsample", "-1"], ["--upsample -1", "0"]),
-    (["--fps", "-5", "--smooth"], ["--fps must be above 0"]),
+    (["--upsample", "-1"], ["argument --upsample: -1 is out of range", "from 0 to 4"]),
+    (["--fps", "-5", "--smooth"], ["argument --fps: -5 is out of range", "above 0 and at most 1000"]),
+    (["--fps", "inf", "--smooth"], ["argument --fps: inf is not a finite number"]),
     (["--start", "9", "--end", "3"], ["--start 9 is after --end 3"]),
     (["--min-cutoff", "0"], ["--min-cutoff"]),
 ])
