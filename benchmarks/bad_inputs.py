@@ -39,9 +39,14 @@ def sh(args, env=None, timeout=600, interrupt_after=None):
     return proc.returncode, err, time.perf_counter() - t0
 
 
+def said(err: str) -> list:
+    """stderr's lines without log records and progress bars."""
+    return [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith(("INFO", "WARNING", "train:", "finetune:", "track:"))
+            and "it/s]" not in ln and "s/it]" not in ln and "step/s]" not in ln and "frame/s]" not in ln]
+
+
 def summary(err: str) -> str:
-    lines = [ln for ln in err.strip().splitlines() if ln.strip() and not ln.startswith(("INFO", "WARNING", "train:", "finetune:", "track:"))
-             and "it/s]" not in ln and "s/it]" not in ln and "step/s]" not in ln and "frame/s]" not in ln]
+    lines = said(err)
     if any(ln.startswith("Traceback") for ln in err.splitlines()):
         n = len(err.strip().splitlines())
         return f"TRACEBACK ({n} lines): {lines[-1][:150] if lines else ''}"
@@ -100,7 +105,7 @@ def make_fixtures(root: Path) -> dict:
             "frames": [{"frame": i, "points": np.full((68, 2), 100.0 + i).tolist(), "confidence": None,
                         "filled": False} for i in range(3)]}
 
-    def track(name, mutate):
+    def track(name, mutate):  # noqa: F811
         d = json.loads(json.dumps(good))
         mutate(d)
         p = root / name
@@ -115,7 +120,46 @@ def make_fixtures(root: Path) -> dict:
     f["t_dir"].mkdir()
     f["csv_bin"] = root / "bin.csv"
     f["csv_bin"].write_bytes(bytes(range(256)) * 4)
+    # issue 17: a track of the clip, an animated GIF, folders holding a user's files of monalisa's names
+    f["track"] = root / "clip.track.json"
+    rc, err, _ = sh(["track", str(CLIP), "--out", str(f["track"]), "--end", "2"])
+    assert rc == 0, err
+    f["gif"] = root / "animated.gif"
+    with av.open(str(CLIP)) as inp, av.open(str(f["gif"]), "w", format="gif") as out:
+        s = out.add_stream("gif", rate=10)
+        s.width, s.height, s.pix_fmt = 256, 256, "rgb8"
+        for i, frame in enumerate(inp.decode(video=0)):
+            for p in s.encode(frame.reformat(width=256, height=256, format="rgb8")):
+                out.mux(p)
+            if i == 2:
+                break
+        for p in s.encode():
+            out.mux(p)
+    for name, files in USER_FILES.items():
+        folder = root / name
+        for rel in files:
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(b"a user's " + rel.encode() + b"\n")
+        f[name] = folder
+    for k in ("track", "preview", "plate", "contact"):
+        f[f"t_{k}"] = track(f"t_{k}.json", {"track": lambda d: d.__setitem__("image_size", [256]),
+                                              "preview": lambda d: d.__setitem__("provenance", [1, 2]),
+                                              "plate": lambda d: d["frames"][1].__setitem__("confidence", 0.123456789),
+                                              "contact": lambda d: d["frames"][1].__setitem__("frame", 10 ** 20)}[k])
+    f["t_plate"].write_text(f["t_plate"].read_text().replace("0.123456789", "1" * 401))
     return f
+
+
+#: issue 17: a user's files of the names a command writes, per probe folder
+USER_FILES = {"u_preview": ["mona.preview.mp4", "mona.contact_sheet.png"], "u_plate": ["mona.track.json"],
+              "u_eval": ["results.csv", "liveportrait_d0/contact_sheet.png"], "u_prep": ["manifest.json"],
+              "u_pack": ["contact_sheet.png"], "u_export": ["my_model.onnx"]}
+
+
+def untouched(folder: Path):
+    """A check: every user file of ``folder`` still holds the user's bytes."""
+    return lambda: all((folder / rel).is_file() and (folder / rel).read_bytes() == b"a user's " + rel.encode() + b"\n"
+                       for rel in USER_FILES[folder.name])
 
 
 def cases(f: dict):
@@ -162,6 +206,74 @@ def cases(f: dict):
     yield "track file: negative frame numbers", load(f"trackfile.load({str(f['t_neg'])!r})"), None
     yield "track file: a directory", load(f"trackfile.load({str(f['t_dir'])!r})"), None
     yield "track CSV: binary bytes", load(f"trackfile.import_csv({str(f['csv_bin'])!r}, (256, 256))"), None
+    yield from issue17(f)
+
+
+def issue17(f: dict):
+    """The cases of issue 17 (data loss, numeric options, animated GIF, track shapes, frame ranges)."""
+    root, ref, still, clip, track = f["root"], str(REF), str(f["still"]), str(CLIP), str(f["track"])
+    render = ["render", "--still", still, "--track", track, "--frames", "0-1"]
+    out = lambda name: str(root / name / "mona.####.exr")  # noqa: E731
+    pk = lambda flag, value: str(root / f"pk17{flag}{value}")  # noqa: E731
+    # a user's files in the way
+    yield "render --preview over a user's preview and sheet", [*render, "--out", out("u_preview"), "--preview"], \
+        untouched(f["u_preview"])
+    yield "render --plate over a user's mona.track.json", ["render", "--still", still, "--plate", clip, "--frames", "0-1",
+                                                           "--out", out("u_plate")], untouched(f["u_plate"])
+    yield "evaluate --out over a user's results.csv, clip/sheet", ["evaluate", clip, "--k", "1", "--targets", "2",
+                                                                   "--window", "2", "--baselines-only", "--out",
+                                                                   str(f["u_eval"])], untouched(f["u_eval"])
+    yield "prepare --out over a user's manifest.json", ["prepare", clip, "--out", str(f["u_prep"]), "--size", "64",
+                                                        "--max-frames", "2"], untouched(f["u_prep"])
+    yield "finetune --out over a user's contact_sheet.png", ["finetune", ref, "--stills", still, "--out",
+                                                             str(f["u_pack"]), "--steps", "1"], untouched(f["u_pack"])
+    yield "export --out over a user's my_model.onnx", ["export", ref, "--out", str(f["u_export"])], untouched(f["u_export"])
+    # numeric options
+    for flag, value in (("--threads", "-1"), ("--threads", "2147483648"), ("--feather", "inf"), ("--feather", "1e308"),
+                        ("--feather", "nan"), ("--smooth-strength", "inf"), ("--batch", "nan"), ("--correction", "nan")):
+        yield f"render {flag} {value}", [*render, "--out", str(root / "r17" / "m.####.exr"), flag, value], None
+    yield "render --track with --plate", [*render, "--plate", clip, "--out", str(root / "r17" / "m.####.exr")], None
+    for flag, value in (("--threads", "2147483648"), ("--threads", "-1"), ("--steady", "nan"), ("--steady", "inf"),
+                        ("--steps", "nan"), ("--jitter", "nan")):
+        yield f"finetune {flag} {value}", ["finetune", ref, "--stills", still, "--out", pk(flag, value), "--steps", "1",
+                                           flag, value], (lambda p=pk(flag, value): not Path(p).exists())
+    train = ["train", "--data", str(f["prepared"]), "--steps", "1", "--k", "2", "--batch", "1"]
+    for flag, value in (("--threads", "2147483648"), ("--device", "tpu"), ("--seed", "-1"), ("--batch", "nan")):
+        run_dir = root / f"run17{flag}{value}"
+        yield f"train {flag} {value}", [*train, "--out", str(run_dir), flag, value], \
+            (lambda d=run_dir: not (d / "run.json").exists())
+    yield "evaluate --finetune-steady nan", ["evaluate", clip, "--out", str(root / "e17"), "--finetune-steady", "nan"], None
+    yield "evaluate --finetune-steady inf", ["evaluate", clip, "--out", str(root / "e17"), "--finetune-steady", "inf"], None
+    for i, flags in enumerate((["--face", "99999,99999"], ["--face", "7"], ["--fps", "inf", "--smooth"])):
+        t = root / f"t17_{i}.json"
+        yield f"track {' '.join(flags)}", ["track", clip, "--out", str(t), *flags, "--end", "1"], \
+            (lambda t=t: not t.exists())
+    yield "prepare --size 100000", ["prepare", clip, "--out", str(root / "p17"), "--size", "100000", "--max-frames", "1"], None
+    yield "prepare --size nan", ["prepare", clip, "--out", str(root / "p17"), "--size", "nan"], None
+    yield "export --opset nan", ["export", ref, "--out", str(root / "x17"), "--opset", "nan"], None
+    yield "publish --fps 0", ["publish", "--render", out("r17"), "--still", still, "--to", str(root / "pub17"),
+                              "--fps", "0"], None
+    yield "farm bundle --chunk-size nan", ["farm", "bundle", "--still", still, "--track", track, "--out",
+                                           str(root / "b17"), "--chunk-size", "nan"], None
+    # an animated GIF still
+    yield "render an animated GIF still", ["render", "--still", str(f["gif"]), "--track", track, "--frames", "0-1",
+                                           "--out", str(root / "g17" / "m.####.exr")], None
+    yield "finetune an animated GIF still", ["finetune", ref, "--stills", str(f["gif"]), "--out", str(root / "g17pk"),
+                                             "--steps", "1"], None
+    # parsers' cases (issue 17 items 2, 3), for the closing table
+    yield "render --frames 0-99999999999999", [*render[:-2], "--frames", "0-99999999999999", "--out",
+                                               str(root / "r17" / "m.####.exr")], None
+    yield "render --out mona.%99999999999d.exr", [*render, "--out", str(root / "r17" / "mona.%99999999999d.exr")], None
+    yield "track file: image_size of 1 value", load_track(f["t_track"]), None
+    yield "track file: provenance a list", load_track(f["t_preview"]), None
+    yield "track file: a 401-digit confidence", load_track(f["t_plate"]), None
+    yield "track file: frame 10**20", load_track(f["t_contact"]), None
+
+
+def load_track(path):
+    return ["-c", "import sys\nfrom monalisa.nodes import trackfile\nfrom monalisa.errors import MonalisaError\n"
+            f"try:\n    trackfile.load({str(path)!r})\nexcept MonalisaError as e:\n    print(e, file=sys.stderr); "
+            "sys.exit(e.exit_code)"]
 
 
 def main():
@@ -172,15 +284,15 @@ def main():
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = args.keep or Path(tempfile.mkdtemp(prefix="monalisa-bad-"))
     f = make_fixtures(root)
-    print("| case | exit | s | message | user files kept |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| case | exit | s | lines | message | user files kept |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for name, argv, check in cases(f):
         if args.only and args.only not in name:
             continue
         interrupt = 8.0 if name.startswith("Ctrl-C") else None
         rc, err, secs = sh(argv, interrupt_after=interrupt)
         ok = "" if check is None else ("yes" if check() else "**NO**")
-        print(f"| {name} | {rc} | {secs:.1f} | {summary(err).replace('|', '/')} | {ok} |", flush=True)
+        print(f"| {name} | {rc} | {secs:.1f} | {len(said(err))} | {summary(err).replace('|', '/')} | {ok} |", flush=True)
         if check is not None and not check():  # put the user's files back for the next case
             (f["user"] / "renders").mkdir(parents=True, exist_ok=True)
             (f["user"] / "comp.nk").write_text("# a comp script\n")
