@@ -48,18 +48,20 @@ def integer(lo: int, hi: int | None = None):
     return parse
 
 
-def number(lo: float, hi: float | None = None, *, lo_open: bool = False):
-    """An argparse type: a finite number in [lo, hi] (``lo_open``: above lo; hi None: no upper bound)."""
+def number(lo: float, hi: float | None = None, *, lo_open: bool = False, what: str = "a number"):
+    """An argparse type: a finite number in [lo, hi] (``lo_open``: above lo; hi None: no upper bound);
+    ``what`` names it in the message ("a frame rate in frames per second")."""
 
     def parse(text: str) -> float:
+        span = f"{what} {_range_text(lo, hi, lo_open)}"
         try:
             value = float(str(text).strip())
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number ({_range_text(lo, hi, lo_open)})") from None
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number: use {span}") from None
         if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"{text} is not a finite number: use one {_range_text(lo, hi, lo_open)}")
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number: use {span}")
         if (value <= lo if lo_open else value < lo) or (hi is not None and value > hi):
-            raise argparse.ArgumentTypeError(f"{text} is out of range: use a number {_range_text(lo, hi, lo_open)}")
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {span}")
         return value
 
     parse.__name__ = "number"

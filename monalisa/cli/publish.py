@@ -29,7 +29,10 @@ def add_parser(sub) -> None:
     p.add_argument("--frames", default="", help="frames the publish must hold (default: the track's)")
     p.add_argument("--to", dest="root", required=True, help="publish root; versions go to ROOT/NAME/vNNN")
     p.add_argument("--name", default="", help="publish name (default: the render's name)")
-    p.add_argument("--fps", type=number(0.0, 1000.0, lo_open=True), default=24.0,
+    from monalisa.plugin.publish import MAX_FPS
+
+    p.add_argument("--fps", type=number(0.0, MAX_FPS, lo_open=True, what="a frame rate in frames per second"),
+                   default=24.0,
                    help="preview movie frame rate (default 24)")
     p.add_argument("--comment", default="", help="a note stored in publish.json")
     p.add_argument("--plugin-path", action="append", default=[], help="more pyblish plug-in folders")
