@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monalisa import __version__
-from monalisa.errors import IdentityPackError
+from monalisa.errors import DivergedError, IdentityPackError
 from monalisa.files import atomic_dir, write_json
 
 FORMAT, VERSION = "monalisa-identity", 1
@@ -24,17 +24,33 @@ class IdentityPack:
 
 
 def save_identity(path, generator, psi, embedding, meta: dict, extra_files: dict | None = None) -> None:
-    """Write the pack folder atomically. extra_files: name -> bytes written beside (e.g. a PNG)."""
+    """Write the pack folder atomically. extra_files: name -> bytes written beside (e.g. a PNG).
+    DivergedError (exit 1, nothing written) when a weight is not finite."""
     from safetensors.torch import save_file
 
     tensors = {f"generator.{k}": v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     tensors["psi"], tensors["embedding"] = psi.detach().cpu().contiguous(), embedding.detach().cpu().contiguous()
+    check_finite(tensors, path)
     with atomic_dir(path, ours=(*FILES, *(extra_files or {}))) as tmp:
         save_file(tensors, str(tmp / "identity.safetensors"))
         for name, data in (extra_files or {}).items():
             (tmp / name).write_bytes(data)
         write_json(tmp / "identity.json", {"format": FORMAT, "version": VERSION,
                                            "monalisa_version": __version__, **meta})
+
+
+def check_finite(tensors: dict, path) -> None:
+    """DivergedError naming how many weights of which tensors are NaN or infinite."""
+    import torch
+
+    bad = {k: int((~torch.isfinite(v)).sum()) for k, v in tensors.items() if v.is_floating_point()}
+    bad = {k: n for k, n in bad.items() if n}
+    if bad:
+        total = sum(v.numel() for v in tensors.values())
+        first = next(iter(bad))
+        raise DivergedError(f"{path}: not written: fine-tuning diverged, {sum(bad.values())} of {total} weights are "
+                            f"NaN or infinite ({len(bad)} tensors, first {first}); re-run with a lower --steady "
+                            "or fewer --steps")
 
 
 def load_identity(path, *, base_sha256: str | None = None) -> IdentityPack:

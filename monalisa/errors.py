@@ -22,6 +22,7 @@ __all__ = [
     "BackendUnavailableError",
     "ExportError",
     "ExportMismatchError",
+    "DivergedError",
 ]
 
 
@@ -92,3 +93,7 @@ class ExportError(MonalisaError):
 
 class ExportMismatchError(ExportError):
     """onnxruntime's output differs from torch's beyond the stated bound."""
+
+
+class DivergedError(MonalisaError):
+    """Training or fine-tuning produced weights that are not finite (NaN, inf); nothing is written."""

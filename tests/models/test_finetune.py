@@ -131,3 +131,36 @@ def test_gan_step_teaches_d_real_from_fake_and_g_to_fool_it():
     assert set(g) == {"content", "adv", "fm", "total"}
     assert d_losses[-1] < d_losses[0] / 2, d_losses
     assert any(not torch.equal(a, b) for a, b in zip(g0, G.parameters())) and not torch.equal(psi0, psi)
+
+
+def test_a_pack_with_non_finite_weights_is_never_written(tmp_path):
+    """Issue 17 item 6: a fine-tuning that diverged fails (exit 1) and writes nothing."""
+    from monalisa.errors import DivergedError
+
+    E, G, D = nets()
+    with torch.no_grad():
+        next(G.parameters()).view(-1)[:3] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    with pytest.raises(DivergedError, match=r"not written: fine-tuning diverged, 3 of \d+ weights are NaN") as err:
+        save_identity(tmp_path / "p", G, torch.zeros(1, G.num_adain_params), torch.zeros(1, 16), {})
+    assert err.value.exit_code == 1 and list(tmp_path.iterdir()) == []
+
+
+def test_finetune_that_diverges_writes_no_pack(tmp_path):
+    """The real case: an infinite steadiness weight turns the warp generator's weights to NaN."""
+    from pathlib import Path
+
+    import av
+    import cv2
+
+    import monalisa
+    from monalisa.errors import DivergedError
+    from monalisa.models.finetune import make_identity_pack
+
+    clip = Path(__file__).resolve().parents[2] / "assets" / "clips" / "liveportrait_d0.mp4"
+    with av.open(str(clip)) as c:
+        still = tmp_path / "still.png"
+        cv2.imwrite(str(still), next(c.decode(video=0)).to_ndarray(format="bgr24"))
+    warp_small = Path(monalisa.__file__).parent / "weights" / "warp_small"
+    with pytest.raises(DivergedError, match="NaN or infinite"):
+        make_identity_pack(warp_small, [still], tmp_path / "pack", steps=1, steady=float("inf"), progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["still.png"]
