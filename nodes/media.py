@@ -75,6 +75,10 @@ class Still:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
+#: OpenImageIO formats whose files may hold an animation (several subimages); a still must be one picture
+ANIMATED = ("gif", "webp")
+
+
 def read_still(path, colorspace=None) -> Still:
     """Read PNG/JPEG/TIFF/DPX/EXR... through OpenImageIO. Float files are ``colour.LINEAR`` and
     integer files sRGB-encoded unless ``colorspace`` says otherwise. Grey becomes RGB; an alpha
@@ -94,6 +98,9 @@ def read_still(path, colorspace=None) -> Still:
         raise MediaError(f"{path}: cannot read this image ({oiio.geterror().strip() or 'unknown format'}); {fix}")
     try:
         spec = inp.spec()
+        if inp.format_name() in ANIMATED and inp.seek_subimage(1, 0):
+            raise MediaError(f"{path}: an animated {inp.format_name().upper()} holds several frames, and a still is "
+                             "one picture; save the frame you want as a PNG and give that")
         pix = inp.read_image(0, 0, 0, spec.nchannels, oiio.FLOAT)
         error = inp.geterror().strip()
     finally:
@@ -104,7 +111,8 @@ def read_still(path, colorspace=None) -> Still:
     pix = np.asarray(pix, np.float32).reshape(spec.height, spec.width, spec.nchannels)
     is_float = spec.format.basetype in (oiio.FLOAT, oiio.HALF, oiio.DOUBLE)
     names = [n.upper() for n in spec.channelnames]
-    a_index = spec.alpha_channel if spec.alpha_channel >= 0 else (names.index("A") if "A" in names else -1)
+    # OpenImageIO's GIF reader says alpha_channel 4 of 4 channels: trust it only within range
+    a_index = spec.alpha_channel if 0 <= spec.alpha_channel < spec.nchannels else (names.index("A") if "A" in names else -1)
     alpha = None
     if a_index >= 0:
         alpha = np.clip(np.nan_to_num(pix[..., a_index]), 0.0, 1.0)
