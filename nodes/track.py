@@ -30,6 +30,8 @@ def parse_face(spec):
     try:
         if "," in spec:
             x, y = (float(v) for v in spec.split(","))
+            if not (np.isfinite(x) and np.isfinite(y)):
+                raise ValueError
             return "point", (x, y)
         index = int(spec)
     except ValueError:
@@ -56,9 +58,20 @@ def choose_face(faces, choice):
             raise NoFaceError(f"--face {value}: only {len(ordered)} faces found (indices 0-{len(ordered) - 1}, left to right)")
         return ordered[value]
     point = np.asarray(value)
-    inside = [f for f in faces if f.box[0] <= point[0] <= f.box[2] and f.box[1] <= point[1] <= f.box[3]]
-    pool = inside or faces
-    return min(pool, key=lambda f: np.linalg.norm(_centre(f) - point))
+    near = [f for f in faces if _near(f, point)]
+    if not near:
+        boxes = ", ".join("{:.0f},{:.0f}-{:.0f},{:.0f}".format(*f.box) for f in sorted(faces, key=lambda f: _centre(f)[0]))
+        raise NoFaceError(f"--face {value[0]:g},{value[1]:g}: no face there in the first frame (faces found at "
+                          f"x0,y0-x1,y1: {boxes}); give a pixel on one of them")
+    return min(near, key=lambda f: np.linalg.norm(_centre(f) - point))
+
+
+def _near(face, point) -> bool:
+    """Whether ``point`` is on ``face``: inside its box grown by half its size each way (the detector's
+    box is tight: chin, hair and ears are outside it)."""
+    x0, y0, x1, y1 = face.box
+    mx, my = (x1 - x0) / 2, (y1 - y0) / 2
+    return x0 - mx <= point[0] <= x1 + mx and y0 - my <= point[1] <= y1 + my
 
 
 def follow(faces, previous):
@@ -114,8 +127,12 @@ def track_plate(plate, backend="dlib", face="largest", start=None, end=None, fil
     lo, hi = max(info.first, start if start is not None else info.first), min(info.last, end if end is not None else info.last)
     frames, pts, conf, found = [], [], [], []
     current = None
-    bar = tqdm(_frames(plate, start, end), desc="track", unit="frame", total=max(0, hi - lo + 1), disable=not progress)
-    for n, rgb in bar:
+    bar = None  # shown from the second frame on: a --face that finds nothing fails in one line, without a bar
+    for n, rgb in _frames(plate, start, end):
+        if bar is None and frames:
+            bar = tqdm(desc="track", unit="frame", total=max(0, hi - lo + 1), initial=1, disable=not progress)
+        elif bar is not None:
+            bar.update(1)
         faces = detector.detect(rgb)
         picked = choose_face(faces, choice) if current is None and faces else (follow(faces, current) if faces else None)
         frames.append(n)
@@ -128,6 +145,9 @@ def track_plate(plate, backend="dlib", face="largest", start=None, end=None, fil
             pts.append(picked.points)
             conf.append(picked.score)
             found.append(True)
+    if bar is not None:
+        bar.update(1)
+        bar.close()
     if not frames:
         raise NoFaceError(f"{plate}: no frames in the requested range")
     frames = np.array(frames, np.int64)

@@ -79,6 +79,9 @@ def test_commands_refuse_a_file_for_a_folder_and_the_reverse(user, still, tmp_pa
 @pytest.mark.parametrize("flags, words", [
     (["--face", "abc"], ["--face 'abc'", "largest, an INDEX"]),
     (["--face", "-1"], ["--face -1"]),
+    (["--face", "99999,99999"], ["--face 99999,99999: no face there in the first frame", "give a pixel on one of them"]),
+    (["--face", "inf,3"], ["--face 'inf,3'"]),
+    (["--face", "7"], ["--face 7: only 1 faces found"]),
     (["--upsample", "-1"], ["argument --upsample: -1 is out of range", "from 0 to 4"]),
     (["--fps", "-5", "--smooth"], ["argument --fps: -5 is out of range", "above 0 and at most 1000"]),
     (["--fps", "inf", "--smooth"], ["argument --fps: inf is not a finite number"]),
