@@ -280,6 +280,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=None, help="run only cases whose name contains this")
     ap.add_argument("--keep", type=Path, default=None, help="work in this folder (default: a temporary one)")
+    ap.add_argument("--skip", action="append", default=[], help="skip cases whose name contains this (repeatable; "
+                    "e.g. a case that exhausts memory on an older checkout)")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = args.keep or Path(tempfile.mkdtemp(prefix="monalisa-bad-"))
@@ -287,7 +289,7 @@ def main():
     print("| case | exit | s | lines | message | user files kept |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name, argv, check in cases(f):
-        if args.only and args.only not in name:
+        if (args.only and args.only not in name) or any(skip in name for skip in args.skip):
             continue
         interrupt = 8.0 if name.startswith("Ctrl-C") else None
         rc, err, secs = sh(argv, interrupt_after=interrupt)
