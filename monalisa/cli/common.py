@@ -80,7 +80,8 @@ def torch_device(text: str) -> str:
 def add_overwrite(p, what: str) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help=f"write {what} into a folder that holds files monalisa did not write "
-                        "(they are kept; without it such a folder is refused)")
+                        "(they are kept; without it such a folder is refused; one of a name monalisa "
+                        "writes there is refused either way)")
 
 
 def add_threads(p) -> None:
