@@ -68,6 +68,13 @@ def number(lo: float, hi: float | None = None, *, lo_open: bool = False, what: s
     return parse
 
 
+def frame_number(text: str) -> int:
+    """An argparse type: a frame number, as the frame grammar allows (nodes/frames.py: at most 9 digits)."""
+    from monalisa.nodes.frames import MAX_DIGITS
+
+    return integer(-(10**MAX_DIGITS - 1), 10**MAX_DIGITS - 1)(text)
+
+
 def torch_device(text: str) -> str:
     """An argparse type: auto, cpu, cuda or cuda:N (torch's device, checked before torch loads)."""
     value = str(text).strip()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import argparse
 
-from monalisa.cli.common import MAX_THREADS, integer, number
+from monalisa.cli.common import MAX_THREADS, frame_number, integer, number
 
 
 def add_parser(sub):
@@ -55,7 +55,7 @@ def add_parser(sub):
     p.add_argument("--retarget", choices=("relative", "absolute"), default="relative",
                    help="relative (default): the plate's expression and head motion applied to the still's own "
                    "face; absolute: the plate's landmarks mapped onto the still")
-    p.add_argument("--neutral-frame", type=int, metavar="N", help="the plate frame whose expression is the "
+    p.add_argument("--neutral-frame", type=frame_number, metavar="N", help="the plate frame whose expression is the "
                    "still's own (default: of the frames with open eyes, the one with the most closed mouth)")
     p.add_argument("--no-smooth", dest="smooth", action="store_false", help="do not smooth the track")
     p.add_argument("--smooth-strength", type=number(0.0, 100.0, lo_open=True), default=1.0, metavar="S",

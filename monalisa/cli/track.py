@@ -4,7 +4,7 @@ Examples:
   monalisa track plate.####.exr --out track.json
   monalisa track shot.mov --out track.json --face 1 --smooth --fill hold
 """
-from monalisa.cli.common import HELP_FORMAT, integer, number
+from monalisa.cli.common import HELP_FORMAT, frame_number, integer, number
 from monalisa.nodes.detect import MAX_UPSAMPLE
 
 
@@ -19,8 +19,8 @@ def add_parser(sub):
                    "X,Y (a pixel on the face in the first frame) (default largest)")
     p.add_argument("--fill", default="interpolate", choices=("interpolate", "hold"),
                    help="how to fill frames where the face is lost (default interpolate)")
-    p.add_argument("--start", type=integer(0, 10**9), metavar="N", default=None, help="first frame to track (default: the plate's first)")
-    p.add_argument("--end", type=integer(0, 10**9), metavar="N", default=None, help="last frame to track, inclusive (default: the plate's last)")
+    p.add_argument("--start", type=frame_number, metavar="N", default=None, help="first frame to track (default: the plate's first)")
+    p.add_argument("--end", type=frame_number, metavar="N", default=None, help="last frame to track, inclusive (default: the plate's last)")
     p.add_argument("--upsample", type=integer(0, MAX_UPSAMPLE), metavar="N", default=1, help="HOG detector upsampling, 0-4: higher finds smaller "
                    "faces, slower (default 1)")
     p.add_argument("--smooth", action="store_true", help="apply the One-Euro filter")

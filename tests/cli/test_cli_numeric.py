@@ -27,7 +27,7 @@ def test_every_numeric_option_has_a_ranged_type():
     plain = [(prog, a.option_strings) for prog, p in parsers() for a in p._actions if a.type in (int, float)]
     assert plain == []
     ranged = {a.type.__name__ for _, p in parsers() for a in p._actions if a.type is not None}
-    assert {"integer", "number"} <= ranged
+    assert {"integer", "number", "frame_number"} <= ranged
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -52,6 +52,8 @@ def test_every_numeric_option_has_a_ranged_type():
     (["evaluate", "--finetune-steady", "nan"], ["--finetune-steady: nan"]),
     (["evaluate", "--k", "0"], ["--k: 0 is out of range", "from 1 to 32"]),
     (["track", "--fps", "inf"], ["--fps: inf"]),
+    (["track", "--start", "99999999999999"], ["--start: 99999999999999 is out of range", "to 999999999"]),
+    (["render", "--neutral-frame", "1e3"], ["--neutral-frame: '1e3' is not a whole number"]),
     (["prepare", "--size", "100000"], ["--size: 100000 is out of range", "from 16 to 4096"]),
     (["prepare", "--size", "nan"], ["--size: 'nan'"]),
     (["export", "--opset", "nan"], ["--opset: 'nan'", "from 17"]),
