@@ -416,6 +416,18 @@ def _users_folder(folder, with_template=True) -> dict:
     return files
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_bundle_never_swaps_a_users_folder_with_a_template_yaml(shot, tmp_path, capsys, overwrite):
+    folder = tmp_path / "shot"
+    files = _users_folder(folder)
+    code = main(["farm", "bundle", "--still", str(shot.still), "--track", str(shot.track), "--out", str(folder),
+                 *(["--overwrite"] if overwrite else [])])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "template.yaml" in err[0] and "not written by monalisa" in err[0]
+    assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == files
+
+
 def test_bundle_overwrite_keeps_a_users_files(shot, tmp_path, capsys):
     folder = tmp_path / "shot"
     files = _users_folder(folder, with_template=False)
