@@ -122,8 +122,8 @@ def _box(points) -> tuple:
 
 
 def score_row(images: dict, intended: dict, performer: dict, analyser, still_descriptor, still_detail,
-              open_frames) -> tuple:
-    """-> (metrics, found points per frame)."""
+              open_frames) -> dict:
+    """The row's measures over its frames (see the module docstring)."""
     found = {f: analyser.near(img, intended[f]) for f, img in images.items()}
     ok = [f for f in images if found[f] is not None]
     metrics = {"faces": len(ok) / len(images)}
@@ -136,7 +136,7 @@ def score_row(images: dict, intended: dict, performer: dict, analyser, still_des
         metrics["detail"] = float(np.mean([quality.detail(images[f], intended[f]) for f in ok]) / still_detail)
     interior = [quality.mouth_interior(images[f], intended[f]) for f in open_frames]
     metrics["interior"] = float(np.nanmean(interior)) if np.isfinite(interior).any() else float("nan")
-    return metrics, found
+    return metrics
 
 
 def evaluate_pair(still, perf: Performance, row_options: dict, analyser, out: Path | None, key: dict) -> list:
@@ -167,7 +167,7 @@ def evaluate_pair(still, perf: Performance, row_options: dict, analyser, out: Pa
             still_pts = np.asarray(node.still_points, np.float64)
             still_descriptor = analyser.descriptor(still_rgb, _box(still_pts))
             still_detail = quality.detail(still_rgb, still_pts)
-        metrics, _ = score_row(images, intended, performer, analyser, still_descriptor, still_detail, open_frames)
+        metrics = score_row(images, intended, performer, analyser, still_descriptor, still_detail, open_frames)
         results.append(PairResult(still.name, perf.path.stem, label, len(frames), metrics))
         shown[label] = images
     if folder is not None:
