@@ -6,7 +6,7 @@ unsmoothed); the *intended* landmarks are that track retargeted onto the still (
 smoothing: the still's own landmarks plus the performer's motion). Each row renders the frames
 through the render path (``nodes.node.AnimatePortrait``, sRGB out):
 
-- ``warp``: the plain landmark warp of the unsmoothed track (no network, no smoothing);
+- ``warp``: the plain landmark warp of the unsmoothed track (no network, no smoothing, ``--mouth off``);
 - ``render``: the default render without identity;
 - ``render+identity``: with ``checkpoint``, an identity fine-tuned on the still (K = 1) and baked,
   as the README's main job makes it (``models.finetune.make_identity_pack``, then
@@ -99,7 +99,7 @@ def load_performance(path, frames: int) -> Performance:
 
 def rows(identity=None, model=None) -> dict:
     """label -> AnimatePortrait options of the table's rows."""
-    out = {"warp": dict(model=model, smooth=False, correction=0.0), "render": dict(model=model)}
+    out = {"warp": dict(model=model, smooth=False, correction=0.0, mouth="off"), "render": dict(model=model)}
     if identity is not None:
         out["render+identity"] = dict(model=model, identity=identity)
     return out
