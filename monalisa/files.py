@@ -9,9 +9,9 @@ Which files monalisa wrote -- one mechanism for every kind (movies, PNG, CSV, JS
 each folder monalisa writes a file into holds a ledger, ``.monalisa-files.json``, with the name,
 size and SHA-256 of each file it wrote there. :func:`write_bytes`, :func:`atomic_path` and
 :func:`atomic_dir` record what they write; :func:`is_ours` says whether a file on disk is still
-the one monalisa wrote (a user's file of the same name, or one edited since, is not). EXR frames
-carry the mark in their own header (``monalisa:synthetic = 1``) instead, since farm tasks write
-them side by side.
+the one monalisa wrote (a user's file of the same name, or one edited since, is not). Rendered
+frames (EXR, PNG, TIFF, JPEG) carry the mark in their own header (``monalisa:synthetic = 1``)
+instead, since farm tasks write them side by side.
 
 The guards every command runs before any work, each refusing with one line (exit 2):
 :func:`check_writes` for files at names a command derives (a preview beside the frames, a results
@@ -122,9 +122,13 @@ def _fingerprint(path: Path, sha256: str | None = None) -> dict:
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256 or sha256_file(path)}
 
 
+#: image kinds whose header can carry monalisa's mark (rendered frames: ``monalisa:synthetic = 1``)
+MARKABLE = (".exr", ".png", ".tif", ".tiff", ".jpg", ".jpeg")
+
+
 def _marked_in_header(path: Path) -> bool:
-    """Kinds that carry monalisa's mark themselves: an EXR frame with ``monalisa:synthetic = 1``."""
-    if path.suffix.lower() != ".exr":
+    """Whether ``path`` carries monalisa's mark itself: a rendered frame with ``monalisa:synthetic = 1``."""
+    if path.suffix.lower() not in MARKABLE:
         return False
     try:
         import OpenImageIO as oiio
@@ -142,11 +146,11 @@ def _marked_in_header(path: Path) -> bool:
 
 def record(*paths, sha256: str | None = None) -> None:
     """Note in their folders' ledgers that monalisa wrote the files ``paths`` (as they are now).
-    ``sha256``: the content's hash when one path is given and it is known. EXR files are not listed
-    (their header carries the mark)."""
+    ``sha256``: the content's hash when one path is given and it is known. Rendered frames are not
+    listed: their header carries the mark (and farm tasks write them side by side)."""
     by_folder: dict = {}
     for p in map(Path, paths):
-        if p.suffix.lower() != ".exr" and p.name != LEDGER:
+        if p.name != LEDGER and not _marked_in_header(p):
             by_folder.setdefault(p.parent, []).append(p)
     for folder, files in by_folder.items():
         prints = {p.name: _fingerprint(p, sha256 if len(paths) == 1 else None) for p in files}
@@ -168,7 +172,7 @@ def _owned(path: Path, ledger: dict) -> bool:
 
 def is_ours(path) -> bool:
     """Whether the file at ``path`` is one monalisa wrote and nobody changed since: its folder's
-    ledger lists it with this size and content (or, for EXR, its header carries monalisa's mark)."""
+    ledger lists it with this size and content (or, for a rendered frame, its header carries monalisa's mark)."""
     path = Path(path)
     return _owned(path, _load_ledger(path.parent))
 

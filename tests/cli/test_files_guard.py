@@ -167,3 +167,23 @@ def test_stale_temps_of_a_killed_process_are_removed_and_live_ones_kept(tmp_path
     foreign.write_text("")
     assert remove_stale_temps(tmp_path) == [] and foreign.exists()
     assert os.getpid()  # this process's own temporaries are never stale
+
+
+def test_rendered_exr_frames_carry_the_mark_in_their_header_not_in_the_ledger(tmp_path):
+    """Farm tasks write frames side by side: each EXR frame's header says monalisa wrote it. PNG
+    frames keep no custom header attributes, so the ledger lists them."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    from monalisa.nodes.writer import write_frame
+
+    rgb, ones = np.full((8, 8, 3), 0.5, np.float32), np.ones((8, 8), np.float32)
+    for ext in ("exr", "png"):
+        write_frame(tmp_path / f"m.0001.{ext}", rgb, ones, ones, np.zeros((8, 8, 2), np.float32),
+                    {"monalisa:synthetic": 1, "monalisa:frame": 1}, display=lambda x: x)
+    assert is_ours(tmp_path / "m.0001.exr") and is_ours(tmp_path / "m.0001.png")
+    listed = (tmp_path / LEDGER).read_text()
+    assert "m.0001.png" in listed and "m.0001.exr" not in listed
+    user = oiio.ImageBuf(oiio.ImageSpec(8, 8, 3, oiio.HALF))  # a user's EXR, of the same name pattern
+    assert user.write(str(tmp_path / "m.0002.exr"))
+    assert not is_ours(tmp_path / "m.0002.exr")
