@@ -9,9 +9,12 @@ as Nuke and Blender read them:
 - ``matte.A``: the face matte in its own layer ``matte`` (Nuke: ``matte.alpha``; Blender: ``matte``);
 - ``forward.u forward.v``: forward motion vectors, where a pixel of this frame is in the next one, in
   pixels per frame, x to the right and **y up** (Nuke's ``forward`` layer, part of its ``motion``
-  layer, read by VectorBlur with uv = ``forward`` or ``motion`` without a flip; Blender: the
-  ``forward`` output of an Image node). The render path's arrays are y down (image rows); the sign
-  is turned here, at the file.
+  layer, read by VectorBlur with uv = ``forward`` or ``motion`` without a flip);
+- ``Vector.X Vector.Y Vector.Z Vector.W``: the same motion as Blender's Vector pass (the ``Vector``
+  output of an Image node, for Vector Blur's Speed): XY the motion from the previous frame to this
+  one, ZW from this frame to the next (Blender's EEVEE velocity shader says so), pixels, y up; XY
+  repeats the forward motion (constant speed across the frame; monalisa computes no backward field).
+  The render path's arrays are y down (image rows); the sign is turned here, at the file.
 
 Frames written before these names (``matte``, ``motion.u``/``motion.v`` y down) are still read by
 :func:`matte_channel`. PNG/JPEG/TIFF previews are sRGB-encoded RGB(A), without windows. Every file
@@ -31,7 +34,8 @@ from monalisa.nodes import frames as grammar
 
 FLOAT_FORMATS = {".exr": "openexr"}
 DISPLAY_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
-EXR_CHANNELS = ("R", "G", "B", "A", "forward.u", "forward.v", "matte.A")  # in the order OpenEXR reads them back
+#: in the order OpenEXR reads them back
+EXR_CHANNELS = ("R", "G", "B", "A", "Vector.X", "Vector.Y", "Vector.Z", "Vector.W", "forward.u", "forward.v", "matte.A")
 MATTE = "matte.A"
 #: names of the matte in frames this and earlier versions wrote, newest first
 MATTE_NAMES = (MATTE, "matte")
@@ -146,7 +150,7 @@ def write_frame(path, rgb, alpha, matte, motion, metadata: dict, display=None, w
     a = np.ones((h, w), np.float32) if alpha is None else np.asarray(alpha, np.float32)
     if ext in FLOAT_FORMATS:
         y_up = np.asarray(motion, np.float32) * np.array([1.0, -1.0], np.float32)  # rows down -> y up
-        planes = [rgb * a[..., None], a[..., None], y_up, matte[..., None]]
+        planes = [rgb * a[..., None], a[..., None], y_up, y_up, y_up, matte[..., None]]  # Vector.XY, .ZW, forward
         pixels, names, fmt = np.concatenate(planes, axis=2).astype(np.float16), EXR_CHANNELS, oiio.HALF
         kind = FLOAT_FORMATS[ext]
     else:

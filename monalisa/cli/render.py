@@ -11,7 +11,7 @@ shading, the background the head uncovers) once it has an --identity fine-tuned 
 monalisa/weights/warp/MODEL_CARD.md); without one it renders the landmark warp alone.
 
 EXR frames hold R G B A (scene-linear, premultiplied), a face matte `matte.A` and forward motion vectors
-(`forward.u`, `forward.v`, pixels per frame, y up as Nuke reads them), with the still's data/display
+(`forward.u`, `forward.v`, pixels per frame, y up as Nuke reads them; again as Blender's `Vector.XYZW`), with the still's data/display
 windows and pixel aspect, plus monalisa:* provenance and `monalisa:synthetic = 1`.
 Frames already rendered with the same inputs are skipped (re-run to resume); --overwrite redoes them.
 """

@@ -49,6 +49,13 @@ while escape == {"RUNNING_MODAL"}:
     time.sleep(0.2)
     escape = watch.event("TIMER")
 
+# a rendered frame in Blender's compositor: the sockets an Image node offers
+frame_image = bpy.data.images.load(ops.core.frame_path(out, int(first)))
+tree = bpy.data.node_groups.new("monalisa_check", "CompositorNodeTree")
+image_node = tree.nodes.new("CompositorNodeImage")
+image_node.image = frame_image
+sockets = sorted((o.name, o.type) for o in image_node.outputs)
+
 # what an artist sees: the sequencer renders the strip's frame at the still's size
 frame = strips[0].frame_final_start + 2 if strips else 0
 scene.render.resolution_x, scene.render.resolution_y = still_image.size
@@ -85,6 +92,7 @@ print("MONALISA_JSON " + json.dumps({
     "statuses": statuses,
     "escape": sorted(escape),
     "cancelled_done": list(cancelled.poll()[:2]),
+    "sockets": sockets,
     "sequencer_frame": frame,
     "sequencer_png": scene.render.filepath,
     "still_size": list(still_image.size),

@@ -203,6 +203,7 @@ def test_blender_extension_renders_headless(shot, tmp_path):
     assert got["undo"] == ["REGISTER", "UNDO"] and got["correction"] == ["FLOAT", "FACTOR", 0.0, 1.0]
     assert got["fps"] == "25" and got["ocio"].endswith("config.ocio")  # the scene's rate, Blender's OCIO config
     assert got["poll_while_rendering"] is False and got["poll_after"] is True
+    assert {("Vector", "VECTOR"), ("forward", "VECTOR"), ("matte", "VALUE")} <= {tuple(x) for x in got["sockets"]}
     assert got["modal_answers"] == [["PASS_THROUGH"], ["FINISHED"]] and got["modal_frames"] == [2, 2]
     assert any(s and "frames (Esc cancels)" in s for s in got["statuses"]) and got["statuses"][-1] is None
     assert got["escape"] == ["CANCELLED"] and got["cancelled_done"][0] < got["cancelled_done"][1]

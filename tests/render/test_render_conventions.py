@@ -10,7 +10,8 @@ from .conftest import frame, monalisa, read_exr
 
 
 def test_channels_are_named_for_nuke_and_blender():
-    assert EXR_CHANNELS == ("R", "G", "B", "A", "forward.u", "forward.v", "matte.A")
+    assert EXR_CHANNELS == ("R", "G", "B", "A", "Vector.X", "Vector.Y", "Vector.Z", "Vector.W", "forward.u",
+                            "forward.v", "matte.A")
     assert matte_channel(EXR_CHANNELS) == MATTE == "matte.A"
     assert matte_channel(("R", "G", "B", "A", "matte", "motion.u", "motion.v")) == "matte"  # older frames
     assert matte_channel(("R", "G", "B")) is None
@@ -40,6 +41,9 @@ def test_an_upward_head_motion_has_positive_forward_v(tmp_path, small_still, sho
     assert face.sum() > 500
     assert np.median(v) > 1.0 and np.median(v) > 5 * abs(np.median(u)), (np.median(u), np.median(v))
     assert (v > 0).mean() > 0.95
+    for name, same in (("Vector.X", "forward.u"), ("Vector.Y", "forward.v"), ("Vector.Z", "forward.u"),
+                       ("Vector.W", "forward.v")):  # Blender's Vector pass: the same motion, y up
+        assert np.array_equal(pixels[..., names.index(name)], pixels[..., names.index(same)])
 
 
 def _overscan_still(src, dst, pad=16, aspect=2.0):

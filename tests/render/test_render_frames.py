@@ -26,7 +26,7 @@ def test_frames_have_the_still_size_channels_and_provenance(rendered, small_stil
     still = read_still(small_still)
     for n in range(FRAMES):
         pixels, names, attrs = read_exr(frame(rendered, n))
-        assert pixels.shape == (still.pixels.shape[0], still.pixels.shape[1], 7)
+        assert pixels.shape == (still.pixels.shape[0], still.pixels.shape[1], len(EXR_CHANNELS))
         assert names == EXR_CHANNELS
         assert attrs["monalisa:synthetic"] == 1
         assert attrs["monalisa:frame"] == n and attrs["monalisa:flagged"] == 0
