@@ -229,3 +229,34 @@ def test_blender_extension_renders_headless(shot, tmp_path):
         assert np.array_equal(mine.get_pixels(), cli.get_pixels())
         assert mine.spec().getattribute("monalisa:colorspace") == "Linear Rec.709"  # Blender's name for lin_rec709
     assert "MONALISA_UNREGISTERED True" in r.stdout
+
+
+@pytest.mark.skipif(not BPY_PYTHON.is_file(), reason="no .venv-bpy (bpy 5.0.1, numpy<2): see docs/farm.md")
+def test_blenders_vector_blur_smears_our_vectors_the_way_they_point(tmp_path):
+    """A white square moving right and up (8 px per frame) as monalisa writes it: Blender's Vector
+    Blur, fed the frame's Vector output, smears it along the up-right diagonal (a y-down reading
+    would smear it down-right)."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    from monalisa.nodes.writer import write_frame
+
+    rgb = np.zeros((64, 64, 3), np.float32)
+    rgb[28:36, 28:36] = 1.0
+    motion = np.zeros((64, 64, 2), np.float32)
+    motion[..., 0], motion[..., 1] = 8.0, -8.0  # the render path's arrays: x right, rows down (-8: up)
+    frame = tmp_path / "f.0001.exr"
+    write_frame(frame, rgb, None, np.zeros((64, 64), np.float32), motion, {"monalisa:synthetic": 1})
+    out = tmp_path / "blurred.exr"
+    r = subprocess.run([str(BPY_PYTHON), str(Path(__file__).with_name("blender_vector_blur.py")), str(frame), str(out),
+                        "64", "64"],
+                       capture_output=True, text=True, timeout=300,
+                       env={**env(), "XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPATH": ""})
+    assert r.returncode == 0 and out.is_file(), r.stdout[-2000:] + r.stderr[-2000:]
+    lum = oiio.ImageBuf(str(out)).get_pixels(oiio.FLOAT)[..., 0]
+    assert lum[28:36, 28:36].max() < 0.99  # it blurred
+    rows, cols = np.nonzero(lum > 0.02)
+    weights = lum[rows, cols]
+    cov = np.average((cols - np.average(cols, weights=weights)) * (rows - np.average(rows, weights=weights)),
+                     weights=weights)
+    assert cov < -1.0, cov  # further right = higher up (smaller row): the up-right diagonal
