@@ -4,7 +4,8 @@
 (1). A connected input wins over its file knob: an upstream Read of a still image (or of an image
 sequence, for the plate, read without a retime) is used by its file; anything else (a graded or
 painted still, a movie Read, a retimed plate) is written by the Group's own Write nodes beside the
-output (``NAME.still.exr`` at the current frame, ``NAME.plate.####.png`` over the range). The frame
+output (``NAME.still.exr`` at the current frame, in the comp's working space, which becomes the still's
+colourspace unless the knob names one; ``NAME.plate.####.png`` over the range). The frame
 range and fps are the comp's (Project Settings), unless overridden on the node. Every render option
 is a knob of its type (correction a 0..1 slider behind a toggle, colourspace from the comp's OCIO
 config). **Render** starts ``monalisa render`` in the background: a progress task and the node's
@@ -203,6 +204,9 @@ def prepare_inputs(node, s):
                 frames = core.parse_frames(values["frames"])
                 nuke.execute(write, frames[0], frames[-1])
         values[name] = target
+        working = nuke.root().knob("workingSpaceLUT")
+        if name == "still" and not values["colorspace"] and working is not None:
+            values["colorspace"] = working.value()  # the Write wrote the comp's working space
     if values["plate"] and values["track"]:
         values["track"] = ""  # a connected plate wins over a track file
     return core.RenderSettings.from_mapping(values)

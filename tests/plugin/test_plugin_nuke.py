@@ -100,6 +100,7 @@ def test_render_from_upstream_still_and_movie_plate(nk, shot, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").glob("sh.plate.*.png")) == ["sh.plate.0001.png",
                                                                                  "sh.plate.0002.png"]
     assert job.settings.still == str(tmp_path / "out" / "sh.still.exr")
+    assert job.settings.colorspace == "lin_rec709"  # the comp's working space, which the Write wrote
     assert job.settings.track == str(tmp_path / "out" / "sh.track.json")  # the plate, tracked first
     assert job.track_command[-2:] == ["--fps", "25"]  # the comp's rate
     task, = nuke.STATE["tasks"]

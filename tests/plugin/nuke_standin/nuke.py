@@ -192,6 +192,7 @@ for _k, _v in (("first_frame", 1), ("last_frame", 100), ("fps", 24.0), ("OCIO_co
                ("customOCIOConfigPath", "")):
     _ROOT.addKnob(Knob(_k, _k, _v))
 _ROOT.addKnob(Enumeration_Knob("workingSpaceLUT", "working space", ["scene_linear", "lin_rec709", "ACEScg", "srgb_tx"]))
+_ROOT["workingSpaceLUT"].setValue("lin_rec709")  # what this stand-in's Reads and Writes compute in
 _CONTEXT = [_ROOT]
 
 
