@@ -159,9 +159,25 @@ def _movie_frames(path):
         container.close()
 
 
-def probe(path):
-    """MediaInfo for a movie, sequence pattern or still."""
+def _first_number(path, start_frame) -> int:
+    """The frame number of a movie's (or a still's) first frame: ``start_frame``, as a compositor's Read
+    starts a movie where the comp starts it; 0 when not given. An image sequence keeps its own numbers."""
+    if start_frame is None:
+        return 0
+    first = grammar.check_frame(start_frame)
+    if first < 0:
+        raise MediaError(f"{path}: start frame {first} is negative; frame numbers start at 0")
+    if not _is_movie(path) and _sequence_files(path) is not None:
+        raise MediaError(f"{path}: an image sequence keeps its own frame numbers; --start-frame numbers a movie's "
+                         "frames, leave it out for a sequence")
+    return first
+
+
+def probe(path, start_frame=None):
+    """MediaInfo for a movie, sequence pattern or still; a movie's frames are numbered from
+    ``start_frame`` (default 0), a sequence's are its files'."""
     path = str(path)
+    first_number = _first_number(path, start_frame)
     if _is_movie(path):
         if not os.path.isfile(path):
             raise MediaError(f"{path}: file not found; check the path")
@@ -182,11 +198,11 @@ def probe(path):
         if count == 0:
             raise MediaError(f"{path}: the movie has no frames; re-export it")
         _, first = next(iter(_movie_frames(path)))
-        return MediaInfo(first.shape[1], first.shape[0], 0, count - 1, count, fps)
+        return MediaInfo(first.shape[1], first.shape[0], first_number, first_number + count - 1, count, fps)
     files = _sequence_files(path)
     if files is None:
         img = read_image(path)
-        return MediaInfo(img.shape[1], img.shape[0], 0, 0, 1, 0.0)
+        return MediaInfo(img.shape[1], img.shape[0], first_number, first_number, 1, 0.0)
     first_frame = next(iter(files))
     img = read_image(files[first_frame])
     return MediaInfo(img.shape[1], img.shape[0], first_frame, max(files), len(files), 0.0)
@@ -208,9 +224,11 @@ def check_sequence(path, start=None, end=None):
                          "render or copy the missing frames, or choose a range without them")
 
 
-def iter_frames(path, start=None, end=None, step=1):
-    """Yield (frame_number, rgb uint8 HxWx3) for frames in [start, end] every ``step``."""
+def iter_frames(path, start=None, end=None, step=1, start_frame=None):
+    """Yield (frame_number, rgb uint8 HxWx3) for frames in [start, end] every ``step``; a movie's frames
+    are numbered from ``start_frame`` (default 0), a sequence's are its files'."""
     path = str(path)
+    first_number = _first_number(path, start_frame)
 
     def wanted(n):
         return (start is None or n >= start) and (end is None or n <= end) and ((n - (start or 0)) % step == 0)
@@ -218,7 +236,8 @@ def iter_frames(path, start=None, end=None, step=1):
     if _is_movie(path):
         if not os.path.isfile(path):
             raise MediaError(f"{path}: file not found; check the path")
-        for n, rgb in _movie_frames(path):
+        for i, rgb in _movie_frames(path):
+            n = first_number + i
             if end is not None and n > end:
                 break
             if wanted(n):
@@ -226,7 +245,7 @@ def iter_frames(path, start=None, end=None, step=1):
         return
     files = _sequence_files(path)
     if files is None:
-        yield 0, read_image(path)
+        yield first_number, read_image(path)
         return
     for n, f in files.items():
         if wanted(n):

@@ -81,6 +81,8 @@ INPUTS = (
 )
 PARAMETERS = (
     Port("frames", "frames", "frames to render (default: the track's)"),
+    Port("start_frame", "int", "a movie plate's first frame number, where the comp starts it (a sequence keeps "
+         "its own)", 0),
     Port("smooth", "bool", "smooth the track (zero-phase, per region)", True),
     Port("smooth_strength", "float", "> 1 smooths more", 1.0),
     Port("retarget", "choice", "relative: the plate's motion on the still's own face; absolute", "relative",
@@ -148,7 +150,7 @@ class AnimatePortrait:
                  colorspace=None, output_colorspace=None, smooth=True, smooth_strength=1.0, retarget="relative",
                  matte_feather=FEATHER, batch_size=4, device="cpu", strict_device=False, reach=REACH,
                  precision="fp32", threads=0, references=None, fps=None, correction=None,
-                 neutral_frame=None, mouth="on", mouth_model=None):
+                 neutral_frame=None, mouth="on", mouth_model=None, start_frame=None):
         if (track is None) == (plate is None):
             raise ConfigError("give a track or a plate (one of them)")
         if batch_size < 1:
@@ -159,7 +161,9 @@ class AnimatePortrait:
         self.still_points = still_landmarks(self.still, still_landmarks_from)
         self.model = load_render_model(model, identity, device, strict_device, precision, threads)
         self.correction = correction_weight(self.model, correction)
-        self.track, self.track_sha256 = self._load_track(track, plate)  # last: tracking a plate is the long part
+        if start_frame is not None and plate is None:
+            raise ConfigError("--start-frame numbers a movie plate's frames; a track already holds its frame numbers")
+        self.track, self.track_sha256 = self._load_track(track, plate, start_frame)  # last: tracking is the long part
         self.driving = drive(self.track, self.still_points, retarget, smooth, smooth_strength, fps,
                              neutral_frame)
         self.batch_size, self.feather = int(batch_size), float(matte_feather)
@@ -185,13 +189,13 @@ class AnimatePortrait:
         self.metadata["monalisa:mouth"] = 1.0 if self.mouth else 0.0
         self.metadata["monalisa:mouth_sha256"] = self.mouth.model.sha256 if self.mouth else ""
 
-    def _load_track(self, track, plate):
+    def _load_track(self, track, plate, start_frame=None):
         if plate is not None:
             from monalisa.nodes.media import check_sequence
             from monalisa.nodes.track import track_plate
 
             check_sequence(plate)
-            track = track_plate(plate)
+            track = track_plate(plate, start_frame=start_frame)
             return track, _json_sha256(trackfile.to_dict(track))
         if isinstance(track, (str, Path)):
             return trackfile.load(track), sha256_file(track) if Path(track).is_file() else ""

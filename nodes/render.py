@@ -19,6 +19,7 @@ from tqdm import tqdm
 from monalisa.errors import InputError, MonalisaError
 from monalisa.files import check_writes, remove_stale_temps, sha256_file
 from monalisa.nodes import colour, trackfile
+from monalisa.nodes.drive import DEFAULT_FPS
 
 from monalisa.nodes.writer import check_output, frame_path, read_header, sequence_stem, write_frame
 
@@ -37,6 +38,7 @@ class RenderJob:
     out: str
     track: str | None = None
     plate: str | None = None
+    start_frame: int | None = None  # a movie plate's first frame number (default 0)
     frames: list | None = None
     identity: str | None = None
     model: str | None = None
@@ -81,7 +83,7 @@ def _frames_hint(job: RenderJob) -> int:
         return len(trackfile.load(job.track).frames)
     from monalisa.nodes.media import probe
 
-    return probe(job.plate).count
+    return probe(job.plate, job.start_frame).count
 
 
 def _in_the_way(paths: dict, metadata: dict, overwrite: bool):
@@ -128,7 +130,8 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
         from monalisa.nodes.media import check_sequence
 
         check_sequence(job.plate)
-    node = AnimatePortrait(job.still, track=job.track, plate=job.plate, model=job.model, identity=job.identity,
+    node = AnimatePortrait(job.still, track=job.track, plate=job.plate, start_frame=job.start_frame,
+                           model=job.model, identity=job.identity,
                            still_landmarks_from=job.still_landmarks, colorspace=job.colorspace,
                            smooth=job.smooth, smooth_strength=job.smooth_strength, retarget=job.retarget,
                            neutral_frame=job.neutral_frame, matte_feather=job.feather, batch_size=job.batch, device=job.device,
@@ -172,7 +175,8 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
     if job.preview and frames:
         from monalisa.nodes.preview import write_preview
 
-        movie, sheet = write_preview([paths[f] for f in frames], job.out, node.output_colorspace)
+        movie, sheet = write_preview([paths[f] for f in frames], job.out, node.output_colorspace,
+                                     node.track.fps or DEFAULT_FPS)  # the plate's rate
         report(f"monalisa render: preview {movie}, contact sheet {sheet}")
     return summary
 

@@ -11,6 +11,7 @@ from monalisa.nodes.detect import check_upsample, create_detector, largest_face
 from monalisa.nodes.media import iter_frames, probe
 from monalisa.nodes.moviecheck import decode_error
 from monalisa.nodes.trackfile import Track
+from monalisa.nodes.trackschema import MAX_FPS
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,13 @@ def fill(frames, points, found, method="interpolate"):
     return pts
 
 
-def _frames(plate, start, end):
+def _frames(plate, start, end, start_frame):
     """iter_frames, with a frame that fails to decode part-way as one MediaError line."""
     import av
 
     last = None
     try:
-        for n, rgb in iter_frames(plate, start, end):
+        for n, rgb in iter_frames(plate, start, end, start_frame=start_frame):
             last = n
             yield n, rgb
     except av.error.FFmpegError as exc:
@@ -115,20 +116,25 @@ def _frames(plate, start, end):
 
 
 def track_plate(plate, backend="dlib", face="largest", start=None, end=None, fill_method="interpolate",
-                detector=None, progress=True, **options):
+                detector=None, progress=True, start_frame=None, fps=None, **options):
     """Detect and follow one face in ``plate``; return the Track (frames where the face was lost
-    are filled and flagged). Every argument is checked before the first frame is decoded."""
+    are filled and flagged). Frame numbers are the plate's as a compositor's Read numbers them: a
+    sequence's own, a movie's from ``start_frame`` (default 0); ``start``/``end`` are such numbers.
+    The track records ``fps``, else the movie's rate (a sequence has none: None). Every argument is
+    checked before the first frame is decoded."""
     choice = parse_face(face)
     check_upsample(options.get("upsample", 1))
     if start is not None and end is not None and end < start:
         raise ConfigError(f"--start {start} is after --end {end}; give start <= end")
-    info = probe(plate)  # also refuses a movie cut short
+    if fps is not None and not 0 < fps <= MAX_FPS:
+        raise ConfigError(f"--fps {fps}: the plate's frame rate must be above 0 and at most {MAX_FPS:g}")
+    info = probe(plate, start_frame)  # also refuses a movie cut short
     detector = detector or create_detector(backend, **options)
     lo, hi = max(info.first, start if start is not None else info.first), min(info.last, end if end is not None else info.last)
     frames, pts, conf, found = [], [], [], []
     current = None
     bar = None  # shown from the second frame on: a --face that finds nothing fails in one line, without a bar
-    for n, rgb in _frames(plate, start, end):
+    for n, rgb in _frames(plate, start, end, start_frame):
         if bar is None and frames:
             bar = tqdm(desc="track", unit="frame", total=max(0, hi - lo + 1), initial=1, disable=not progress)
         elif bar is not None:
@@ -157,7 +163,13 @@ def track_plate(plate, backend="dlib", face="largest", start=None, end=None, fil
     if lost:
         log.warning("%s: face lost on %d of %d frames (filled by %s)", plate, lost, len(frames), fill_method)
     return Track(frames, points, (info.width, info.height), np.array(conf, np.float32), ~found,
-                 {"source": str(plate), "backend": backend, "face": str(face), "fill": fill_method})
+                 {"source": str(plate), "backend": backend, "face": str(face), "fill": fill_method},
+                 fps=_rate(fps if fps is not None else info.fps))
+
+
+def _rate(fps):
+    """A frame rate the track file can hold, or None (unknown: a sequence, a movie with no sane rate)."""
+    return float(fps) if fps and 0 < fps <= MAX_FPS else None
 
 
 def summarise(track):

@@ -23,7 +23,7 @@ from monalisa.errors import TrackFileError
 from monalisa.files import write_json
 from monalisa.nodes import trackschema
 from monalisa.nodes.landmarks import NUM_POINTS
-from monalisa.nodes.trackschema import FORMAT, VERSION, TrackData
+from monalisa.nodes.trackschema import FORMAT, MAX_FPS, VERSION, TrackData
 
 #: coordinates further than this fraction of the image size outside it are rejected
 OUTSIDE_TOLERANCE = 0.5
@@ -70,6 +70,8 @@ def validate(track, where="track", frame_range=None):
         out = (frames < lo) | (frames > hi)
         if out.any():
             raise TrackFileError(f"{where}: frame {int(frames[out][0])} is outside the plate's range {lo}-{hi}; check the plate or frame offset")
+    if track.fps is not None and not 0 < track.fps <= MAX_FPS:
+        raise TrackFileError(f"{where}: fps {track.fps} is not a frame rate above 0 and at most {MAX_FPS:g}")
     w, h = track.image_size
     if w <= 0 or h <= 0:
         raise TrackFileError(f"{where}: image_size must be positive [width, height], got {list(track.image_size)}")

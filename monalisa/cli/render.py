@@ -29,6 +29,8 @@ def add_parser(sub):
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--track", metavar="TRACK.json", help="landmark track of the plate (`monalisa track`)")
     src.add_argument("--plate", metavar="PLATE", help="movie or image sequence to track on the fly (dlib)")
+    p.add_argument("--start-frame", type=integer(0, 10 ** 9 - 1), metavar="N", help="with a movie --plate: the number of its first "
+                   "frame, where the comp starts it (default 0); an image sequence keeps its own numbers")
     p.add_argument("--out", required=True, metavar="PATTERN",
                    help="output frames, e.g. out/mona.####.exr (#### = 4-digit frame number; also %%04d, %%d, @@@@)")
     p.add_argument("--frames", metavar="RANGE", help="frames to render, e.g. 1001-1100, 1001,1005-1010 or 1001-1100x2 "
@@ -78,7 +80,7 @@ def run(args) -> int:
     from monalisa.nodes.frames import parse_frames
     from monalisa.nodes.render import RenderJob, render_sequence
 
-    job = RenderJob(still=args.still, track=args.track, plate=args.plate, out=args.out,
+    job = RenderJob(still=args.still, track=args.track, plate=args.plate, start_frame=args.start_frame, out=args.out,
                     frames=parse_frames(args.frames) if args.frames else None, identity=args.identity,
                     model=args.model, correction=args.correction, mouth=args.mouth,
                     mouth_model=args.mouth_model, precision=args.precision, still_landmarks=args.still_landmarks,

@@ -3,6 +3,7 @@
 Examples:
   monalisa track plate.####.exr --out track.json
   monalisa track shot.mov --out track.json --face 1 --smooth --fill hold
+  monalisa track shot.mov --out track.json --start-frame 1001     # numbered as a 1001-based comp reads it
 """
 from monalisa.cli.common import HELP_FORMAT, frame_number, integer, number
 from monalisa.nodes.detect import MAX_UPSAMPLE
@@ -19,6 +20,9 @@ def add_parser(sub):
                    "X,Y (a pixel on the face in the first frame) (default largest)")
     p.add_argument("--fill", default="interpolate", choices=("interpolate", "hold"),
                    help="how to fill frames where the face is lost (default interpolate)")
+    p.add_argument("--start-frame", type=integer(0, 10 ** 9 - 1), metavar="N", default=None, help="movies: the "
+                   "number of the movie's first frame, where the comp starts it (default 0); an image sequence keeps "
+                   "its own numbers")
     p.add_argument("--start", type=frame_number, metavar="N", default=None, help="first frame to track (default: the plate's first)")
     p.add_argument("--end", type=frame_number, metavar="N", default=None, help="last frame to track, inclusive (default: the plate's last)")
     p.add_argument("--upsample", type=integer(0, MAX_UPSAMPLE), metavar="N", default=1, help="HOG detector upsampling, 0-4: higher finds smaller "
@@ -28,7 +32,9 @@ def add_parser(sub):
                    "steadier at rest, laggier (default 1.0)")
     p.add_argument("--beta", type=number(0.0, 1000.0), metavar="X", default=1.0, help="One-Euro speed coefficient: higher follows fast "
                    "motion with less lag (default 1.0)")
-    p.add_argument("--fps", type=number(0.0, 1000.0, lo_open=True), metavar="X", default=None, help="frame rate for smoothing (default: the plate's, else 24)")
+    p.add_argument("--fps", type=number(0.0, 1000.0, lo_open=True), metavar="X", default=None, help="the plate's "
+                   "frame rate, recorded in the track for smoothing and previews (default: the movie's; an image "
+                   "sequence has none: 24 is used)")
     p.add_argument("--overwrite", action="store_true", help="replace an --out file that is not a monalisa track")
     p.set_defaults(run=run)
 
@@ -38,16 +44,16 @@ def run(args) -> int:
 
     from monalisa.files import check_out_file
     from monalisa.nodes import trackfile
-    from monalisa.nodes.media import probe
+    from monalisa.nodes.drive import DEFAULT_FPS
     from monalisa.nodes.smooth import OneEuro, one_euro
     from monalisa.nodes.track import summarise, track_plate
     from monalisa.nodes.trackschema import is_track
 
     check_out_file(args.out, ours=is_track, overwrite=args.overwrite)
     track = track_plate(args.plate, backend=args.backend, face=args.face, start=args.start, end=args.end,
-                        fill_method=args.fill, upsample=args.upsample)
+                        fill_method=args.fill, upsample=args.upsample, start_frame=args.start_frame, fps=args.fps)
     if args.smooth:
-        fps = args.fps or probe(args.plate).fps or 24.0
+        fps = track.fps or DEFAULT_FPS
         track.points = one_euro(track.points, fps, OneEuro(args.min_cutoff, args.beta)).astype(np.float32)
         track.provenance["smoothing"] = {"filter": "one_euro", "min_cutoff": args.min_cutoff, "beta": args.beta, "fps": fps}
     trackfile.save(track, args.out)
