@@ -12,7 +12,7 @@ import pytest
 
 import monalisa
 from monalisa.cli import main
-from monalisa.files import sha256_file
+from monalisa.files import LEDGER, sha256_file
 
 pytest.importorskip("onnx")
 
@@ -54,8 +54,8 @@ def test_bundled_default_over_an_earlier_export_with_overwrite(tmp_path, capsys)
 
     assert main(["export", str(warp), "--out", str(out), "--overwrite"]) == 0
     assert {n: sha256_file(out / n) for n in user} == user
-    assert sorted(p.name for p in out.iterdir()) == ["embedder.onnx", "export.json", "my_model.onnx", "notes.txt",
-                                                     "warp_generator.onnx"]  # the earlier fp16 files were ours
+    assert sorted(p.name for p in out.iterdir()) == [LEDGER, "embedder.onnx", "export.json", "my_model.onnx",
+                                                     "notes.txt", "warp_generator.onnx"]  # the earlier fp16 files were ours
     side = json.loads((out / "export.json").read_text())
     assert side["format"] == "monalisa-export" and side["version"] == 2 and side["config"]["generator"] == "warp"
     assert side["crop"] == json.loads((warp / "checkpoint.json").read_text())["crop"]
