@@ -213,20 +213,23 @@ def foreign_entries(folder, ours=("*",)) -> list[str]:
     """Names in ``folder`` that monalisa did not write (sorted); [] for a missing folder. A file is
     ours when the ledger says so (:func:`is_ours`), a subfolder when its name matches a glob of
     ``ours`` and everything in it is ours."""
-    folder = Path(folder)
+    return sorted(_strangers(Path(folder), ours))
+
+
+def _strangers(folder: Path, ours):
+    """Yield, lazily, the names of ``folder``'s entries monalisa did not write."""
     if not folder.is_dir():
-        return []
-    ledger, strangers = _load_ledger(folder), []
+        return
+    ledger = _load_ledger(folder)
     for p in folder.iterdir():
         if _bookkeeping(p.name, ours):
             continue
         if p.is_dir() and not p.is_symlink():
-            mine = matches(p.name, ours) and not foreign_entries(p)
+            mine = matches(p.name, ours) and next(_strangers(p, ("*",)), None) is None  # stops at the first
         else:
             mine = _owned(p, ledger)
         if not mine:
-            strangers.append(p.name)
-    return sorted(strangers)
+            yield p.name
 
 
 def temp_dir(folder, name: str) -> Path:
