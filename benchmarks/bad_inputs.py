@@ -1,6 +1,10 @@
 """Drive every command with bad input and print a table: case | command | exit | time | first stderr line.
 
-    OMP_NUM_THREADS=1 python benchmarks/bad_inputs.py [--only SUBSTRING] [--keep DIR]
+    OMP_NUM_THREADS=1 python benchmarks/bad_inputs.py [--only SUBSTRING] [--skip SUBSTRING] [--keep DIR]
+
+Run it from the root of the checkout under test with that checkout's environment: the commands run
+as ``python -m monalisa`` from the current folder. ``--skip 0-99999999999999`` on a checkout older
+than the frame grammar (nodes/frames.py): that case exhausted the memory there.
 
 A case passes the house rule when it exits 2 (user-fixable) or 1 (monalisa's failure) with one line
 and no traceback, and, for the data-loss cases, when the user's files are still there afterwards.
