@@ -153,6 +153,8 @@ class AnimatePortrait:
                  neutral_frame=None, mouth="on", mouth_model=None, start_frame=None):
         if (track is None) == (plate is None):
             raise ConfigError("give a track or a plate (one of them)")
+        if start_frame is not None and plate is None:
+            raise ConfigError("--start-frame numbers a movie plate's frames; a track already holds its frame numbers")
         if batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {batch_size}")
         if matte_feather <= 0:
@@ -161,8 +163,6 @@ class AnimatePortrait:
         self.still_points = still_landmarks(self.still, still_landmarks_from)
         self.model = load_render_model(model, identity, device, strict_device, precision, threads)
         self.correction = correction_weight(self.model, correction)
-        if start_frame is not None and plate is None:
-            raise ConfigError("--start-frame numbers a movie plate's frames; a track already holds its frame numbers")
         self.track, self.track_sha256 = self._load_track(track, plate, start_frame)  # last: tracking is the long part
         self.driving = drive(self.track, self.still_points, retarget, smooth, smooth_strength, fps,
                              neutral_frame)

@@ -60,6 +60,14 @@ def test_movie_plate_renders_from_start_frame_with_a_preview_at_its_fps(movie25,
     assert _rate(out.parent / "mona.preview.mp4") == 25  # was 24 for a 25 fps plate
 
 
+def test_start_frame_with_a_track_is_refused_first(small_still, short_track, tmp_path):
+    done = monalisa("render", "--still", small_still, "--track", short_track, "--start-frame", 1001, "--frames", "0",
+                    "--out", tmp_path / "o" / "m.####.exr")
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1 and "a track already holds its frame numbers" in err[0]
+    assert not (tmp_path / "o").exists()
+
+
 def test_sequence_keeps_its_numbers_and_refuses_start_frame(small_still, tmp_path):
     import cv2
 
