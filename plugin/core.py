@@ -62,6 +62,7 @@ class RenderSettings:
     smooth: str = "1"  # "1": One-Euro filter the track (render's default), "0": --no-smooth
     smooth_strength: str = ""  # > 1 smooths more; empty = 1 (the default)
     fps: str = ""  # the plate's frame rate, for tracking a plate (smoothing); empty = the plate's own, else 24
+    start_frame: str = ""  # a movie plate's first frame number (where the comp starts it); empty = 0
 
     @classmethod
     def from_mapping(cls, values) -> "RenderSettings":
@@ -74,7 +75,7 @@ class RenderSettings:
 
 
 class Knob(NamedTuple):
-    """One user knob/property: ``kind`` is file | string | choice | float | bool | colorspace
+    """One user knob/property: ``kind`` is file | string | choice | float | int | bool | colorspace
     (a choice from the host's OCIO config); ``low``/``high`` bound a float; ``choices`` a choice.
     A float whose default is "" is optional: hosts show it with a toggle (unset: monalisa's default,
     or for fps the comp's/scene's rate)."""
@@ -113,6 +114,9 @@ KNOBS = (
          0.1, 10.0),
     Knob("fps", "float", "fps", "", "the plate's frame rate, used when the plate is tracked (smoothing); "
          "hosts fill it from the comp/scene", 1.0, 240.0),
+    Knob("start_frame", "int", "movie start frame", "", "a movie plate's first frame number, where the comp "
+         "starts it (hosts fill the comp's/scene's first frame); image sequences keep their own numbers",
+         0, 10 ** 9 - 1),
 )
 
 _DEFAULTS = {k.name: k.default for k in KNOBS}
@@ -222,6 +226,14 @@ def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSet
         s.smooth_strength = _number(s.smooth_strength, "smoothing", 0.01, 100.0, "a number above 0 (1 = default)")
     if s.fps:
         s.fps = _number(s.fps, "fps", 0.01, 1000.0, "the plate's frame rate, above 0")
+    if s.start_frame:
+        try:
+            first = int(s.start_frame)
+        except ValueError:
+            first = -1
+        if not 0 <= first < 10 ** 9:
+            raise HostInputError(f"movie start frame {s.start_frame!r} must be a whole frame number from 0")
+        s.start_frame = str(first)
     s.smooth = "0" if s.smooth.lower() in ("0", "false", "no", "off") else "1"
     if s.device not in DEVICES:
         raise HostInputError(f"device {s.device!r} is unknown; use one of: {', '.join(DEVICES)}")
@@ -302,7 +314,8 @@ def render_command(settings: RenderSettings, frames=None, executable: str = "") 
 
 #: settings a farm bundle does not carry yet: (field, what it is called)
 _NOT_ON_FARM = (("still_landmarks", "still landmarks"), ("colorspace", "colourspace"), ("feather", "matte feather"),
-                ("retarget", "retarget"), ("smooth", "smooth track"), ("smooth_strength", "smoothing"), ("fps", "fps"))
+                ("retarget", "retarget"), ("smooth", "smooth track"), ("smooth_strength", "smoothing"), ("fps", "fps"),
+                ("start_frame", "movie start frame"))
 
 
 def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> list:
@@ -325,11 +338,13 @@ def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, e
 
 def track_command(settings: RenderSettings, track_path, frames, executable: str = "") -> list:
     """The ``monalisa track`` command line tracking ``settings.plate`` over ``frames`` into ``track_path``
-    (with the host's fps, which the track records for smoothing)."""
+    (with the host's fps, which the track records for smoothing, and a movie's first frame number)."""
     cmd = monalisa_command(executable) + ["track", settings.plate, "--out", str(track_path),
                                           "--start", str(min(frames)), "--end", str(max(frames))]
     if settings.fps:
         cmd += ["--fps", settings.fps]
+    if settings.start_frame and not _frames.has_pattern(settings.plate):  # a sequence keeps its own numbers
+        cmd += ["--start-frame", settings.start_frame]
     return cmd
 
 

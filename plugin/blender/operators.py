@@ -53,6 +53,8 @@ def _property(knob):
         return bpy.props.EnumProperty(items=[(c, c, c) for c in knob.choices], default=knob.default, **common)
     if knob.kind == "bool":
         return bpy.props.BoolProperty(default=knob.default == "1", **common)
+    if knob.kind == "int":
+        return bpy.props.IntProperty(min=int(knob.low), default=int(knob.default or knob.low), **common)
     if knob.kind == "float":
         factor = (knob.low, knob.high) == (0.0, 1.0)
         default = float(knob.default) if knob.default else (1.0 if factor else 24.0)
@@ -68,9 +70,10 @@ def _optional(knob) -> bool:
     return knob.kind == "float" and not knob.default
 
 
+_SCENE = ("frames", "fps", "start_frame")  # the scene's unless overridden
 _ANNOTATIONS = {}
 for _knob in core.KNOBS:
-    if _knob.name in ("frames", "fps"):
+    if _knob.name in _SCENE:
         continue  # the scene's, unless overridden below
     _ANNOTATIONS[_knob.name] = _property(_knob)
     if _optional(_knob):
@@ -83,6 +86,11 @@ _ANNOTATIONS.update({
                                       description="override the scene's frame rate for tracking the plate"),
     "fps": bpy.props.FloatProperty(name="Fps", min=1.0, max=240.0, default=24.0,
                                    description="frame rate of the plate, used when it is tracked (smoothing)"),
+    "use_start_frame": bpy.props.BoolProperty(name="Set movie start frame", default=False,
+                                              description="override the scene's first frame as a movie plate's"),
+    "start_frame": bpy.props.IntProperty(name="Movie start frame", min=0, default=1,
+                                         description="a movie plate's first frame number (image sequences keep "
+                                         "their own)"),
     "executable": bpy.props.StringProperty(name="monalisa", subtype="FILE_PATH", description="the monalisa "
                                            "command of the environment monalisa is installed in (default: "
                                            "$MONALISA_EXECUTABLE, else `monalisa` on PATH)"),
@@ -98,7 +106,7 @@ def settings_from(props, scene):
     """The core's settings from the panel: the scene's range and fps unless overridden."""
     values = {}
     for knob in core.KNOBS:
-        if knob.name in ("frames", "fps"):
+        if knob.name in _SCENE:
             continue
         value = getattr(props, knob.name)
         if _optional(knob) and not getattr(props, "use_" + knob.name):
@@ -112,6 +120,7 @@ def settings_from(props, scene):
         values[knob.name] = value
     values["frames"] = f"{scene.frame_start}-{scene.frame_end}" if props.use_scene_range else props.frames
     values["fps"] = f"{props.fps if props.use_fps else scene_fps(scene):g}"
+    values["start_frame"] = str(props.start_frame if props.use_start_frame else scene.frame_start)
     return core.RenderSettings.from_mapping(values)
 
 
@@ -236,7 +245,7 @@ class MONALISA_PT_panel(bpy.types.Panel):
     def draw(self, context):
         props, layout = context.scene.monalisa, self.layout
         for knob in core.KNOBS:
-            if knob.name in ("frames", "fps"):
+            if knob.name in _SCENE:
                 continue
             if _optional(knob):
                 row = layout.row()
@@ -253,6 +262,10 @@ class MONALISA_PT_panel(bpy.types.Panel):
         row.prop(props, "use_fps", text="")
         row.active = props.use_fps
         row.prop(props, "fps")
+        row = layout.row()
+        row.prop(props, "use_start_frame", text="")
+        row.active = props.use_start_frame
+        row.prop(props, "start_frame")
         layout.prop(props, "executable")
         layout.operator(MONALISA_OT_animate.bl_idname, icon="RENDER_ANIMATION")
 

@@ -50,7 +50,7 @@ INPUTS = ("still", "plate")  # the Group's inputs, in order
 WRITES = {"still": "MonalisaWriteStill", "plate": "MonalisaWritePlate"}
 DEFAULT_SPACE = "default"  # the colourspace knob's "let monalisa choose"
 _JOBS = {}  # node name -> its running core.RenderJob
-_HOST_KNOBS = ("frames", "fps")  # filled from the comp unless overridden
+_HOST_KNOBS = ("frames", "fps", "start_frame")  # filled from the comp unless overridden
 
 
 def install_menu():
@@ -114,6 +114,11 @@ def create_node():
     fps.setRange(1.0, 120.0)
     fps.setTooltip("off: the comp's fps (Project Settings); used when the plate is tracked")
     group.addKnob(fps)
+    group.addKnob(nuke.Boolean_Knob("use_start_frame", "set movie start frame"))
+    start = nuke.Int_Knob("start_frame", "movie start frame")
+    start.setTooltip("a movie file in the plate knob: the number of its first frame (off: the comp's first "
+                     "frame); image sequences keep their own numbers")
+    group.addKnob(start)
     executable = nuke.File_Knob("executable", "monalisa executable")
     executable.setTooltip("the `monalisa` command of the environment monalisa is installed in "
                           "(empty: $MONALISA_EXECUTABLE, else `monalisa` on PATH)")
@@ -157,6 +162,8 @@ def settings(node):
         values[spec.name] = value
     values["frames"] = node["frames"].value() if node["use_frames"].value() else _comp_frames()
     values["fps"] = f"{float(node['fps'].value() if node['use_fps'].value() else nuke.root()['fps'].value()):g}"
+    first = node["start_frame"].value() if node["use_start_frame"].value() else nuke.root()["first_frame"].value()
+    values["start_frame"] = str(int(first))
     return core.RenderSettings.from_mapping(values)
 
 
@@ -305,7 +312,10 @@ def bundle(node):
         out = nuke.getFilename("Farm bundle folder")
         if out:
             s = prepare_inputs(node, settings(node))
-            s.fps = ""  # the farm's Track step tracks a plate at its own rate
+            s.fps = s.start_frame = ""  # the farm's Track step: a plate at its own rate, a movie from 0
+            if s.plate and not _has_frame_token(s.plate):
+                raise core.HostInputError("a farm bundle tracks a movie plate numbered from 0; connect the plate "
+                                          "(it is written as a sequence) or render locally")
             core.run_bundle(s, out, executable=node["executable"].value())
             nuke.message(f"monalisa: farm bundle written to {out}")
             return out

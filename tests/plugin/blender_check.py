@@ -84,6 +84,7 @@ print("MONALISA_JSON " + json.dumps({
     "correction": [rna["correction"].type, rna["correction"].subtype, rna["correction"].soft_min,
                    rna["correction"].soft_max],
     "fps": job.settings.fps,
+    "start_frame": job.settings.start_frame,
     "ocio": job.ocio,
     "poll_while_rendering": poll_while_rendering,
     "poll_after": bpy.ops.monalisa.animate.poll(),

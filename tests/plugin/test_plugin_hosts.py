@@ -71,6 +71,7 @@ class TestCore:
                                 ({"feather": "-1"}, "matte feather '-1' must be"),
                                 ({"smooth_strength": "0"}, "smoothing '0' must be"),
                                 ({"fps": "fast"}, "fps 'fast' must be"),
+                                ({"start_frame": "1.5"}, "movie start frame '1.5' must be a whole frame number"),
                                 ({"still_landmarks": "nope.json"}, "still landmarks")):
             with pytest.raises(core.HostInputError, match=message):
                 core.check_settings(core.RenderSettings(**{**s.to_dict(), **change}))
@@ -94,13 +95,16 @@ class TestCore:
     def test_plate_job_tracks_with_the_hosts_fps_then_renders(self, shot, tmp_path, monkeypatch):
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
         s = core.RenderSettings(still=str(shot.still), plate=str(CLIP), out=str(tmp_path / "p" / "s.####.exr"),
-                                frames="1-2", fps="25")
+                                frames="1001-1002", fps="25", start_frame="1000")
         job = core.RenderJob(s, executable=MONALISA)
-        assert job.stage == "track" and job.track_command[-2:] == ["--fps", "25"] and job.poll()[2] is None
+        assert job.stage == "track" and job.track_command[-4:] == ["--fps", "25", "--start-frame", "1000"]
+        assert job.poll()[2] is None
         assert job.wait(timeout=300) == 0, job.log_path.read_text()
         assert job.stage == "render" and job.poll() == (2, 2, 0)
         assert job.settings.track == str(tmp_path / "p" / "s.track.json") and not job.settings.plate
-        assert json.loads(Path(job.settings.track).read_text())["frames"][0]["frame"] == 1
+        track = json.loads(Path(job.settings.track).read_text())
+        assert [f["frame"] for f in track["frames"]] == [1001, 1002]  # the movie numbered as the comp starts it
+        assert track["fps"] == 25  # the host's rate, which smoothing uses
 
     def test_cancel_between_track_and_render_ends_the_job(self, shot, tmp_path, monkeypatch):
         monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -202,6 +206,7 @@ def test_blender_extension_renders_headless(shot, tmp_path):
     assert got["core_file"].startswith(str(tmp_path / "user" / "extensions" / "user_default" / "monalisa"))
     assert got["undo"] == ["REGISTER", "UNDO"] and got["correction"] == ["FLOAT", "FACTOR", 0.0, 1.0]
     assert got["fps"] == "25" and got["ocio"].endswith("config.ocio")  # the scene's rate, Blender's OCIO config
+    assert got["start_frame"] == str(FRAMES[0])  # a movie plate would start at the scene's first frame
     assert got["poll_while_rendering"] is False and got["poll_after"] is True
     assert {("Vector", "VECTOR"), ("forward", "VECTOR"), ("matte", "VALUE")} <= {tuple(x) for x in got["sockets"]}
     assert got["modal_answers"] == [["PASS_THROUGH"], ["FINISHED"]] and got["modal_frames"] == [2, 2]

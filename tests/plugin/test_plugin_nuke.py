@@ -64,6 +64,7 @@ def test_knobs_to_settings_take_the_comps_range_and_fps(nk):
     s = plugin.settings(node)
     assert (s.frames, s.fps, s.correction, s.colorspace, s.smooth, s.retarget) == ("1001-1010", "25", "", "", "1",
                                                                                   "relative")
+    assert s.start_frame == "1001"  # a movie in the plate knob starts where the comp starts
     node["use_correction"].setValue(True)
     node["correction"].setValue(0.5)
     node["colorspace"].setValue("ACEScg")
@@ -73,7 +74,10 @@ def test_knobs_to_settings_take_the_comps_range_and_fps(nk):
     node["fps"].setValue(30.0)
     node["smooth"].setValue(False)
     node["retarget"].setValue("absolute")
+    node["use_start_frame"].setValue(True)
+    node["start_frame"].setValue(1)
     s = plugin.settings(node)
+    assert s.start_frame == "1"
     assert (s.frames, s.fps, s.correction, s.colorspace, s.smooth, s.retarget) == ("1003-1004", "30", "0.5", "ACEScg",
                                                                                   "0", "absolute")
 

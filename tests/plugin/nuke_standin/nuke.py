@@ -12,7 +12,8 @@ by the test. Where each signature was checked (learn.foundry.com/nuke/developers
 - Node.Class(), name(), addKnob(k), input(i), setInput(i, node), knob(name), node[name],
   setName(name, ...), ``with group:`` (Group.begin/end): 113/pythonreference/nuke.Node-class.html,
   160/pythondevguide/_autosummary/nuke.Root.Class.html (Group.begin)
-- Tab_Knob, File_Knob, String_Knob, Boolean_Knob, Double_Knob, Text_Knob (name, label[, text]);
+- Tab_Knob, File_Knob, String_Knob, Boolean_Knob, Double_Knob, Int_Knob, Text_Knob (name, label[, text])
+  (the classes: 122/pythonreference/toc-nuke-module.html; Int_Knob: 122/ndkdevguide/knobs-and-handles/knobtypes.html);
   Enumeration_Knob(name, label, items) and .values(): 120/pythonreference/nuke.Enumeration_Knob-class.html;
   PyScript_Knob(name, label=None, command=None) and Script_Knob.execute(): 132/pythondevguide/_autosummary/
   nuke.PyScript_Knob.html; Knob.setValue/value/setTooltip: 80/pythonreference/nuke.String_Knob-class.html,
@@ -96,6 +97,14 @@ class Double_Knob(Knob):
 
     def setValue(self, value):
         self._value = float(value)
+
+
+class Int_Knob(Knob):
+    def __init__(self, name, label=None):
+        super().__init__(name, label, 0)
+
+    def setValue(self, value):
+        self._value = int(value)
 
 
 class Enumeration_Knob(Knob):
