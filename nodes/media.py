@@ -205,7 +205,22 @@ def probe(path, start_frame=None):
         return MediaInfo(img.shape[1], img.shape[0], first_number, first_number, 1, 0.0)
     first_frame = next(iter(files))
     img = read_image(files[first_frame])
-    return MediaInfo(img.shape[1], img.shape[0], first_frame, max(files), len(files), 0.0)
+    return MediaInfo(img.shape[1], img.shape[0], first_frame, max(files), len(files), _header_fps(files[first_frame]))
+
+
+def _header_fps(path) -> float:
+    """The frame rate an image file's header records (``FramesPerSecond``, as Nuke writes EXR and DPX
+    frames), else 0.0 (unknown)."""
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    if inp is None:
+        return 0.0
+    try:
+        fps = float(inp.spec().get_float_attribute("FramesPerSecond", 0.0))
+    finally:
+        inp.close()
+    return fps if fps > 0 and fps == fps and fps != float("inf") else 0.0
 
 
 def check_sequence(path, start=None, end=None):

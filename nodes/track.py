@@ -120,7 +120,8 @@ def track_plate(plate, backend="dlib", face="largest", start=None, end=None, fil
     """Detect and follow one face in ``plate``; return the Track (frames where the face was lost
     are filled and flagged). Frame numbers are the plate's as a compositor's Read numbers them: a
     sequence's own, a movie's from ``start_frame`` (default 0); ``start``/``end`` are such numbers.
-    The track records ``fps``, else the movie's rate (a sequence has none: None). Every argument is
+    The track records ``fps``, else the plate's rate (a movie's; a sequence's from its header, when it
+    records one; else None). Every argument is
     checked before the first frame is decoded."""
     choice = parse_face(face)
     check_upsample(options.get("upsample", 1))

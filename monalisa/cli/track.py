@@ -33,8 +33,8 @@ def add_parser(sub):
     p.add_argument("--beta", type=number(0.0, 1000.0), metavar="X", default=1.0, help="One-Euro speed coefficient: higher follows fast "
                    "motion with less lag (default 1.0)")
     p.add_argument("--fps", type=number(0.0, 1000.0, lo_open=True), metavar="X", default=None, help="the plate's "
-                   "frame rate, recorded in the track for smoothing and previews (default: the movie's; an image "
-                   "sequence has none: 24 is used)")
+                   "frame rate, recorded in the track for smoothing and previews (default: the movie's, or the "
+                   "rate a sequence's EXR/DPX header records; else 24 is used)")
     p.add_argument("--overwrite", action="store_true", help="replace an --out file that is not a monalisa track")
     p.set_defaults(run=run)
 

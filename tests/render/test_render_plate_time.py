@@ -101,3 +101,23 @@ def test_smoothing_runs_at_the_tracks_fps(short_track, small_still):
     slow.fps = 5.0  # every cutoff above Nyquist: the points pass unfiltered
     np.testing.assert_allclose(drive(slow, still_points).points, drive(slow, still_points, smooth=False).points,
                                atol=1e-3)
+
+
+def test_exr_sequence_fps_from_its_header(tmp_path):
+    """An EXR sequence has no container rate; the rate its frames' headers record (FramesPerSecond,
+    as Nuke writes it) is the plate's fps, and the track records it."""
+    import OpenImageIO as oiio
+
+    from monalisa.nodes.media import iter_frames, probe
+    from monalisa.nodes.track import track_plate
+
+    for n, rgb in iter_frames(CLIP, end=1):
+        spec = oiio.ImageSpec(rgb.shape[1], rgb.shape[0], 3, oiio.HALF)
+        spec.attribute("FramesPerSecond", oiio.TypeDesc("rational"), (25, 1))
+        out = oiio.ImageOutput.create("exr")
+        path = str(tmp_path / f"plate.{n + 1001:04d}.exr")
+        assert out.open(path, spec) and out.write_image((rgb / 255.0).astype(np.float32) ** 2.2)
+        out.close()
+    assert probe(tmp_path / "plate.####.exr").fps == 25.0
+    assert track_plate(str(tmp_path / "plate.####.exr"), progress=False).fps == 25.0
+    assert track_plate(str(tmp_path / "plate.####.exr"), progress=False, fps=24.0).fps == 24.0  # --fps wins
