@@ -98,13 +98,7 @@ def drive(track, still_points, mode: str = "relative", smooth: bool = True, stre
         raise TrackFileError(f"{track.provenance.get('source', 'track')}: no frame has usable landmarks "
                              f"({reasons[0]}); re-track the plate")
     good = np.nonzero(usable)[0]
-    if smooth and "smoothing" not in track.provenance:
-        rate = float(fps or getattr(track, "fps", None) or track.provenance.get("fps") or DEFAULT_FPS)
-        filled = points.copy()
-        for i in np.nonzero(~usable)[0]:  # hold the nearest usable frame so the filter never sees junk
-            filled[i] = points[good[np.argmin(np.abs(good - i))]]
-        points = zero_phase(filled, rate, Cutoffs().scaled(strength))
-    if neutral_frame is None:
+    if neutral_frame is None:  # chosen on the plate's own points: smoothing must not pick another frame
         row = neutral_index(points, good)
     else:
         rows = np.nonzero(np.asarray(track.frames) == int(neutral_frame))[0]
@@ -112,6 +106,12 @@ def drive(track, still_points, mode: str = "relative", smooth: bool = True, stre
             raise ConfigError(f"neutral frame {neutral_frame} is not a usable frame of the track "
                               f"({int(track.frames[0])}-{int(track.frames[-1])}); pick another")
         row = int(rows[0])
+    if smooth and "smoothing" not in track.provenance:
+        rate = float(fps or getattr(track, "fps", None) or track.provenance.get("fps") or DEFAULT_FPS)
+        filled = points.copy()
+        for i in np.nonzero(~usable)[0]:  # hold the nearest usable frame so the filter never sees junk
+            filled[i] = points[good[np.argmin(np.abs(good - i))]]
+        points = zero_phase(filled, rate, Cutoffs().scaled(strength))
     neutral = points[row]
     still = np.asarray(still_points, np.float32)
     still_eyes = inter_ocular(still)

@@ -198,3 +198,19 @@ def test_drive_neutral_is_a_closed_mouth_with_open_eyes():
     assert first.neutral == 1001 and [round(mouth_opening(p), 3) for p in first.points][:5] == [0.0] * 5
     with pytest.raises(ConfigError, match="neutral frame 99 is not a usable frame"):
         drive(track, still, smooth=False, neutral_frame=99)
+
+
+def test_smoothing_does_not_move_the_neutral_frame():
+    """The neutral frame is chosen on the plate's own points: a one-frame closed mouth among open
+    ones stays the neutral though smoothing opens it more than a longer half-closed run."""
+    from monalisa.nodes.drive import drive
+    from monalisa.nodes.trackfile import Track
+
+    truth, _ = _talking(n=100, noise=0.0)
+    gap = np.full(len(truth), 6.0)
+    gap[30], gap[60:64] = 0.0, 1.5
+    for i, g in enumerate(gap):
+        truth[i, [65, 66, 67]] = truth[i, [63, 62, 61]] + (0, g)
+    track = Track(np.arange(len(truth)) + 1001, truth.astype(np.float32), (400, 400), provenance={})
+    assert drive(track, _face(3), smooth=False).neutral == 1031
+    assert drive(track, _face(3)).neutral == 1031
