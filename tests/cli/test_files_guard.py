@@ -2,6 +2,7 @@
 monalisa did not write, stale temporaries."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -166,7 +167,21 @@ def test_stale_temps_of_a_killed_process_are_removed_and_live_ones_kept(tmp_path
     foreign = tmp_path / ".f.json.~1@another-host~abc.tmp"
     foreign.write_text("")
     assert remove_stale_temps(tmp_path) == [] and foreign.exists()
-    assert os.getpid()  # this process's own temporaries are never stale
+    foreign.unlink()
+    # another process of this host: its temporary stays while it runs, and goes once it is killed
+    # (as soon as it is a zombie, before anyone reaps it)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        theirs = tmp_path / f".f.json.~{child.pid}@{socket.gethostname() or 'host'}~abc.tmp"
+        theirs.write_text("")
+        assert remove_stale_temps(tmp_path) == [] and theirs.exists()
+        child.kill()
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # dead, left a zombie: not reaped
+        assert remove_stale_temps(tmp_path) == [theirs] and not theirs.exists()
+    finally:
+        child.kill()
+        child.wait()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LEDGER, "f.json"]
 
 
 def test_rendered_exr_frames_carry_the_mark_in_their_header_not_in_the_ledger(tmp_path):

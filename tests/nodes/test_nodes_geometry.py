@@ -47,14 +47,42 @@ def test_crop_round_trip_and_scaled():
     assert tf.warp(img).shape == (256, 256, 3)
 
 
-def test_raster_colours_inside_and_deterministic():
-    pts = np.clip(_face(scale=200, dx=20, dy=20, angle=0.0), 0, 255)
+def _real_face(size=256):
+    """68 real landmarks (the first frame of the bundled calibration set, in its 128 square) scaled to ``size``."""
+    from monalisa.export.verify import default_calibration_path
+
+    with np.load(default_calibration_path()) as data:
+        return data["landmarks"][0].astype(np.float32) * (size / 128)
+
+
+def test_raster_draws_every_part_in_its_own_colour():
+    """Each of the nine parts is drawn, in its own colour, along its own points (closed for eyes and
+    lips, open for the rest), and nothing else is drawn; the same points give the same bytes."""
+    import cv2
+
+    pts = _real_face()
     a = rasterize(pts, 256)
-    b = rasterize(pts, 256)
+    np.testing.assert_array_equal(a, rasterize(pts, 256))
     assert a.shape == (256, 256, 3) and a.dtype == np.uint8
-    np.testing.assert_array_equal(a, b)
-    colours = {tuple(c) for c in a.reshape(-1, 3)}
-    assert (0, 0, 0) in colours
-    assert set(COLOURS.values()) & colours
+    assert len(set(COLOURS.values())) == 9
+    colour_of = {name: np.all(a == np.array(COLOURS[name], np.uint8), axis=-1) for name in PARTS}
+    drawn = np.any(a != 0, axis=-1)
+    assert not np.any(drawn & ~np.any(np.stack(list(colour_of.values())), axis=0))  # only the part colours
+    for name, (indices, _) in PARTS.items():
+        mine = colour_of[name]
+        assert mine.sum() >= 3 * len(indices), f"{name}: {mine.sum()} pixels"
+        # every pixel of its colour lies on its own polyline (within the 2 px line width), not elsewhere
+        near = np.zeros((256, 256), np.uint8)
+        cv2.polylines(near, [np.round(pts[list(indices)]).astype(np.int32).reshape(-1, 1, 2)], True, 1, 5)
+        assert not np.any(mine & (near == 0)), name
+        # and the polyline passes through each of its points
+        for x, y in np.round(pts[list(indices)]).astype(int):
+            assert mine[max(0, y - 2):y + 3, max(0, x - 2):x + 3].any(), (name, x, y)
+    closing = {name: pts[[indices[-1], indices[0]]].mean(axis=0) for name, (indices, _) in PARTS.items()}
+    for name in ("right_eye", "left_eye", "outer_lips", "inner_lips"):  # closed: the last point joins the first
+        x, y = np.round(closing[name]).astype(int)
+        assert colour_of[name][y - 1:y + 2, x - 1:x + 2].any(), name
+    x, y = np.round(closing["jaw"]).astype(int)  # open: no line across the face from ear to ear
+    assert not colour_of["jaw"][y - 1:y + 2, x - 1:x + 2].any()
     x = to_model(a)
-    assert x.shape == (3, 256, 256) and x.min() >= -1 and x.max() <= 1
+    assert x.shape == (3, 256, 256) and x.min() == -1 and x.max() == 1
