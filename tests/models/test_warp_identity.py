@@ -47,11 +47,27 @@ def test_onto_keeps_the_shape_and_takes_the_pose():
     assert np.abs(mapped[:48] - ref[:48]).max() < 1.0 and np.abs(mapped[48:68] - ref[48:68]).mean() > 2.0
 
 
+def _read_exr(path):
+    import OpenImageIO as oiio
+
+    inp = oiio.ImageInput.open(str(path))
+    spec, pixels = inp.spec(), np.asarray(inp.read_image(oiio.FLOAT))
+    inp.close()
+    return pixels, list(spec.channelnames), {a.name: a.value for a in spec.extra_attribs}
+
+
 def test_warp_identity_pack_export_and_render(tmp_path, stills):
-    from monalisa.models.checkpoint import build_networks, save_checkpoint
+    """Fine-tuning changes the generator and psi', the export bakes them in, and the render with
+    --identity draws its face from them: other pixels than the same network without the identity."""
+    from monalisa.files import sha256_file
+    from monalisa.models.checkpoint import build_models, build_networks, load_checkpoint, save_checkpoint
+    from monalisa.models.identity import load_identity
+    from monalisa.nodes.writer import matte_channel
 
     torch.manual_seed(0)
     E, G, D = build_networks(TINY)
+    with torch.no_grad():
+        G.to_correction.weight.normal_(0, 0.05)  # a live correction head, as after training
     save_checkpoint(tmp_path / "ckpt", E, G, D, TINY, 1)
     pack = tmp_path / "pack"
     assert main(["finetune", str(tmp_path / "ckpt"), "--stills", *map(str, stills), "--out", str(pack),
@@ -60,13 +76,43 @@ def test_warp_identity_pack_export_and_render(tmp_path, stills):
     assert meta["k"] == 2 and meta["still"] == str(stills[0]) and meta["steady"] == 1.0
     sheet = cv2.imread(str(pack / "contact_sheet.png"))
     assert sheet.shape[1] >= 4 * 32 and sheet.shape[0] >= 2 * 32  # crops | rasters | warped | output, a row per still
+    ident = load_identity(pack)
+    base_g = build_models(load_checkpoint(tmp_path / "ckpt"))[1].eval()
+    moved = max(float((ident.state[k].float() - v.detach()).abs().max()) for k, v in base_g.named_parameters())
+    assert moved > 1e-6  # fine-tuning changed the generator's weights (not only its buffers)
+
     assert main(["export", str(tmp_path / "ckpt"), "--identity", str(pack), "--out", str(tmp_path / "onnx")]) == 0
     baked = tmp_path / "onnx" / "baked_warp_generator.onnx"
-    assert baked.is_file()
+    # the baked file is the pack's generator with its psi', not the base generator on the pack's embedding
+    import onnxruntime as ort
+
+    tuned_g = build_models(load_checkpoint(tmp_path / "ckpt"))[1]
+    tuned_g.load_state_dict({k: v.float() for k, v in ident.state.items()})
+    gen = torch.Generator().manual_seed(1)
+    raster, warped = (torch.rand(2, 3, 32, 32, generator=gen) * 2 - 1 for _ in range(2))
+    got = ort.InferenceSession(str(baked), providers=["CPUExecutionProvider"]).run(
+        None, {"raster": raster.numpy(), "warped": warped.numpy()})
+    with torch.no_grad():
+        want = tuned_g.eval().synthesize(raster, warped, ident.psi.float().expand(2, -1))
+        untuned = base_g.synthesize(raster, warped, base_g.project(ident.embedding.float()).expand(2, -1))
+    assert all(np.abs(g - w.numpy()).max() < 1e-4 for g, w in zip(got, want))
+    assert np.abs(got[0] - untuned[0].numpy()).max() > 1e-4
     assert main(["track", str(CLIP), "--out", str(tmp_path / "track.json"), "--start", "0", "--end", "1"]) == 0
-    assert main(["render", "--still", str(stills[0]), "--track", str(tmp_path / "track.json"), "--model",
-                 str(tmp_path / "onnx"), "--identity", str(baked), "--out", str(tmp_path / "r" / "f.####.png")]) == 0
-    assert len(list((tmp_path / "r").glob("f.*.png"))) == 2
+    renders = {}
+    for name, extra in (("identity", ["--identity", str(baked)]), ("generic", ["--correction", "1"])):
+        out = tmp_path / name / "f.####.exr"
+        assert main(["render", "--still", str(stills[0]), "--track", str(tmp_path / "track.json"), "--model",
+                     str(tmp_path / "onnx"), *extra, "--out", str(out)]) == 0
+        assert sorted(p.name for p in out.parent.iterdir()) == ["f.0000.exr", "f.0001.exr"]
+        renders[name] = _read_exr(out.parent / "f.0001.exr")
+    pixels, names, attrs = renders["identity"]
+    assert attrs["monalisa:identity_sha256"] == sha256_file(baked)
+    assert attrs["monalisa:identity_name"] == ident.meta.get("name", pack.name)
+    assert renders["generic"][2]["monalisa:identity_sha256"] in ("", "none")
+    face = pixels[..., names.index(matte_channel(names))] > 0.5
+    assert face.mean() > 0.01
+    diff = np.abs(pixels[..., :3] - renders["generic"][0][..., :3])[face]
+    assert diff.max() > 1e-3  # the identity's weights and psi' drew this face, not the feed-forward network
 
 
 def test_finetune_steady_below_zero_is_one_line(tmp_path, stills, capsys):

@@ -186,8 +186,9 @@ def test_monalisa_export_writes_a_warp_checkpoint(tmp_path, capsys):
 
 
 def test_warp_model_end_to_end_prepare_train_export_render(tmp_path):
-    """monalisa prepare -> train --config warp_small -> export -> render: each stage's output is the
-    next one's input (hashes carried through), and the rendered face comes from the exported network."""
+    """monalisa prepare -> train --config warp_small (2 steps from the bundled weights, so the correction
+    is a live one) -> export -> render: each stage's output is the next one's input (hashes carried
+    through), and the rendered face comes from the exported network."""
     import json
     from pathlib import Path
 
@@ -196,6 +197,7 @@ def test_warp_model_end_to_end_prepare_train_export_render(tmp_path):
     from monalisa.cli import main
     from monalisa.files import sha256_file
     from monalisa.nodes.modelfile import read_model_info
+    from monalisa.nodes.writer import matte_channel
 
     def read(path):
         inp = oiio.ImageInput.open(str(path))
@@ -211,7 +213,8 @@ def test_warp_model_end_to_end_prepare_train_export_render(tmp_path):
     assert [(v["frames"], v["skipped"]) for v in manifest["videos"]] == [(6, 0)]  # every frame had its face
     assert np.load(tmp_path / "data" / manifest["videos"][0]["dir"] / "frames.npy").shape == (6, 128, 128, 3)
     assert main(["train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--config", "warp_small",
-                 "--steps", "2", "--checkpoint-every", "2", "--k", "2", "--batch", "1", "--no-adversarial"]) == 0
+                 "--steps", "2", "--checkpoint-every", "2", "--k", "2", "--batch", "1", "--no-adversarial",
+                 "--init", str(repo / "monalisa" / "weights" / "warp_small")]) == 0
     ckpt = tmp_path / "run" / "checkpoints" / "step_0000002"
     ckpt_sha = sha256_file(ckpt / "model.safetensors")
     assert json.loads((ckpt / "checkpoint.json").read_text())["step"] == 2
@@ -233,12 +236,15 @@ def test_warp_model_end_to_end_prepare_train_export_render(tmp_path):
     pixels, names, attrs = frames["1"][1]
     assert attrs["monalisa:checkpoint_sha256"] == ckpt_sha  # the trained checkpoint, not a bundled model
     assert attrs["monalisa:model_sha256"] == sha256_file(tmp_path / "onnx" / "warp_generator.onnx")
-    matte, outside = pixels[..., names.index("matte")] > 0.5, pixels[..., names.index("matte")] == 0
+    alpha = pixels[..., names.index(matte_channel(names))]
+    matte, outside = alpha > 0.5, alpha == 0
     assert 0.01 < matte.mean() < 0.9 and outside.mean() > 0.1  # a face-sized matte
     rgb = [pixels[..., :3] for pixels, _, _ in frames["1"]]
     assert np.abs(rgb[0] - rgb[1])[matte].max() > 0.01  # the face follows the track from frame to frame
     plain = frames["0"][1][0][..., :3]  # the landmark warp alone: the network's correction off
-    assert np.abs(rgb[1] - plain)[matte].max() > 1e-4  # the exported network changes the face ...
+    # the exported network changes the face: mean |diff| 0.035 with the warm-started correction, 0.0002
+    # (colour-space round trips) were it not composited
+    assert np.abs(rgb[1] - plain)[matte].mean() > 0.005
     assert np.abs(rgb[1] - plain)[outside].max() < 1e-6  # ... and nothing outside it
 
 
