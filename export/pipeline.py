@@ -18,8 +18,8 @@ Files (fp16/int8 variants only when asked for and verified):
 - ``export.json``: the report below plus hashes, as a sidecar for pipeline tools (format
   ``monalisa-export`` version 2)
 
-Only monalisa's own files are ever replaced or removed: the files an earlier export listed in its
-export.json (with the sha256 still matching) and that export.json itself.
+Only monalisa's own files are ever replaced or removed: those the folder's ledger
+(``monalisa.files``, ``.monalisa-files.json``) lists as written by monalisa and unchanged since.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monalisa.errors import ExportError, InputError
+from monalisa.errors import ExportError
 
 log = logging.getLogger(__name__)
 
@@ -68,53 +68,24 @@ class Bounds:
     int8_ssim: float = 0.99
 
 
-def file_names() -> set:
-    """Every name an export can write: ROLE.onnx, ROLE.fp16.onnx, ROLE.int8.onnx for each role, export.json."""
+def _file_names() -> tuple:
+    """Every name an export writes: ROLE.onnx, ROLE.fp16.onnx, ROLE.int8.onnx for each role, export.json."""
     from monalisa.nodes.modelfile import ROLES
 
-    return {f"{role}{suffix}.onnx" for role in ROLES for suffix in ("", ".fp16", ".int8")} | {SIDECAR}
+    return tuple(sorted({f"{role}{suffix}.onnx" for role in ROLES for suffix in ("", ".fp16", ".int8")} | {SIDECAR}))
 
 
-def written_by_export(folder) -> set:
-    """Names in ``folder`` an earlier export wrote: its export.json (format monalisa-export) and
-    every file that sidecar lists whose sha256 still matches what is on disk."""
-    from monalisa.files import sha256_file
-
-    folder = Path(folder)
-    try:
-        side = json.loads((folder / SIDECAR).read_text())
-        rows = side["files"] if side.get("format") == SIDECAR_FORMAT else None
-        listed = {r["name"]: r["sha256"] for r in rows if r.get("sha256")} if isinstance(rows, list) else None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return set()
-    if listed is None:
-        return set()
-    ours = {SIDECAR}
-    for name, sha in listed.items():
-        path = folder / name
-        if Path(name).name == name and path.is_file() and not path.is_symlink() and sha256_file(path) == sha:
-            ours.add(name)
-    return ours
+OURS = _file_names()  # exact names: a user's my_model.onnx is not one of them
 
 
-def check_out_dir(out, overwrite: bool = False) -> tuple[Path, tuple]:
-    """The output guard, before any work -> (folder, the names monalisa may replace or remove in it).
-
-    InputError (one line) for an --out that cannot be written; for a file there with a name the
-    export writes that monalisa did not write (even with ``overwrite``: it would be replaced); for
-    any other file monalisa did not write, unless ``overwrite`` (it is then kept beside the export)."""
+def check_out_dir(out, overwrite: bool = False) -> Path:
+    """The output guard, before any work (``monalisa.files.check_out_dir`` with the names an export
+    writes): InputError (one line) for an --out that cannot be written; for a file there under a
+    name the export writes that monalisa did not write (even with ``overwrite``: it would be
+    replaced); for any other file monalisa did not write, unless ``overwrite`` (it is then kept)."""
     from monalisa.files import check_out_dir as guard
-    from monalisa.files import foreign_entries
 
-    out = Path(out).absolute()
-    earlier = written_by_export(out)
-    clash = sorted(set(foreign_entries(out, tuple(earlier))) & file_names())
-    if clash:
-        raise InputError(f"{out / clash[0]}: was not written by monalisa (or changed since; export.json does not "
-                         "list it with this content) and an export would replace it; move it away or choose "
-                         "another --out")
-    ours = tuple(sorted(earlier | file_names()))
-    return guard(out, ours, overwrite=overwrite), ours
+    return guard(Path(out).absolute(), OURS, overwrite=overwrite)
 
 
 def _real_feeds(graphs, real, k: int = 4) -> dict:
@@ -141,7 +112,6 @@ class Job:
     pack: object  # models.identity.IdentityPack or None
     pack_sha: str
     ident_name: str
-    ours: tuple  # names in ``out`` that monalisa may replace or remove
     opset: int
     crop: dict  # the checkpoint's crop geometry
     real: object  # verify.RealInputs
@@ -159,7 +129,7 @@ def load_job(checkpoint, out, *, identity=None, opset=None, calibration=None, bo
     from monalisa.models.identity import load_identity
 
     opset = onnx_export.check_opset(onnx_export.DEFAULT_OPSET if opset is None else opset)
-    out, ours = check_out_dir(out, overwrite)
+    out = check_out_dir(out, overwrite)
     ckpt = load_checkpoint(checkpoint)
     pack, pack_sha = None, ""
     if identity is not None:
@@ -169,8 +139,7 @@ def load_job(checkpoint, out, *, identity=None, opset=None, calibration=None, bo
     geometry = crop_geometry(ckpt)
     real = verify.load_real_inputs(calibration, geometry)
     calib = {"file": real.path.name, "sha256": sha256_file(real.path), "frames": int(len(real.rasters))}
-    return Job(out, ckpt, pack, pack_sha, ident_name, ours, opset, geometry.to_dict(), real, calib,
-               bounds or Bounds())
+    return Job(out, ckpt, pack, pack_sha, ident_name, opset, geometry.to_dict(), real, calib, bounds or Bounds())
 
 
 class Exporter:
@@ -277,7 +246,7 @@ class Exporter:
                    "config": j.ckpt.config.to_dict(), "crop": j.crop, "calibration": j.calib, "files": []}
         remove_stale_temps(j.out.parent, j.out.name)
         try:
-            with atomic_dir(j.out, ours=j.ours) as tmp:
+            with atomic_dir(j.out, ours=OURS) as tmp:
                 for rep in result.files:
                     if not rep.kept:
                         continue

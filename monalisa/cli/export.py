@@ -5,8 +5,8 @@ a warp checkpoint), the baked generator with --identity (baked_generator.onnx or
 baked_warp_generator.onnx), *.fp16.onnx (--fp16), *generator.int8.onnx (--int8, kept only within
 SSIM 0.99 of fp32) and export.json. Each file passes onnx.checker (full check) and matches torch
 on real inputs (max |diff| <= 1e-4 fp32, <= 2e-2 fp16), or nothing is written. Only monalisa's own
-files in DIR are replaced (those its export.json lists); other files are refused, or kept with
---overwrite.
+files in DIR are replaced (those the folder's ledger lists); other files are refused, or kept with
+--overwrite (a user's file under a name the export writes is refused even then).
 
 Example:
   monalisa export runs/base/checkpoints/step_0020000 --identity packs/anna --out onnx/anna --fp16

@@ -1,6 +1,6 @@
-"""`monalisa export --out DIR` over what is already there: monalisa replaces only its own files (those an
-earlier export's export.json lists with the same sha256), for every model kind; a user's files stay
-byte for byte, with or without --overwrite."""
+"""`monalisa export --out DIR` over what is already there: monalisa replaces only its own files (those
+the folder's ledger, monalisa.files, lists as written by monalisa and unchanged), for every model
+kind; a user's files stay byte for byte, with or without --overwrite."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ def _hashes(folder):
     return {p.name: sha256_file(p) for p in folder.iterdir()}
 
 
+def _names(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name != LEDGER)
+
+
 def _one_line(capsys, *words):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
@@ -42,7 +46,8 @@ def test_bundled_default_over_an_earlier_export_with_overwrite(tmp_path, capsys)
     export's files this one does not make are removed, the user's stay byte for byte."""
     warp = _bundled("warp")
     out = tmp_path / "onnx"
-    shutil.copytree(warp / "onnx", out)  # an earlier export, with fp16 files
+    shutil.copytree(warp / "onnx", out)  # an earlier export, with fp16 files (and its ledger)
+    assert (out / LEDGER).is_file()
     (out / "my_model.onnx").write_bytes((warp / "onnx" / "warp_generator.onnx").read_bytes()[:5000])
     (out / "notes.txt").write_text("take 3 is the good one\n")
     user = {n: sha256_file(out / n) for n in ("my_model.onnx", "notes.txt")}
@@ -54,8 +59,8 @@ def test_bundled_default_over_an_earlier_export_with_overwrite(tmp_path, capsys)
 
     assert main(["export", str(warp), "--out", str(out), "--overwrite"]) == 0
     assert {n: sha256_file(out / n) for n in user} == user
-    assert sorted(p.name for p in out.iterdir()) == [LEDGER, "embedder.onnx", "export.json", "my_model.onnx",
-                                                     "notes.txt", "warp_generator.onnx"]  # the earlier fp16 files were ours
+    assert _names(out) == ["embedder.onnx", "export.json", "my_model.onnx", "notes.txt",
+                           "warp_generator.onnx"]  # the earlier fp16 files were ours
     side = json.loads((out / "export.json").read_text())
     assert side["format"] == "monalisa-export" and side["version"] == 2 and side["config"]["generator"] == "warp"
     assert side["crop"] == json.loads((warp / "checkpoint.json").read_text())["crop"]
@@ -76,7 +81,7 @@ def test_a_users_onnx_alone_in_the_folder_is_never_deleted(tmp_path, capsys, nam
 
     assert main(["export", str(ckpt), "--out", str(out)]) == 2
     _one_line(capsys, "my_model.onnx", "--overwrite")
-    assert [p.name for p in out.iterdir()] == ["my_model.onnx"] and mine.read_bytes() == want
+    assert _names(out) == ["my_model.onnx"] and mine.read_bytes() == want
 
     assert main(["export", str(ckpt), "--out", str(out), "--overwrite"]) == 0
     assert mine.read_bytes() == want
@@ -90,8 +95,8 @@ def test_a_users_onnx_alone_in_the_folder_is_never_deleted(tmp_path, capsys, nam
 
 
 def test_a_users_file_under_an_export_name_is_refused_even_with_overwrite(tmp_path, capsys):
-    """A file named like one the export writes (embedder.onnx) that monalisa did not write (no
-    export.json lists it, or it changed since) would be replaced: refused, --overwrite or not."""
+    """A file named like one the export writes (embedder.onnx) that monalisa did not write (not in
+    the folder's ledger, or changed since) would be replaced: refused, --overwrite or not."""
     ckpt = _bundled("warp_small")
     out = tmp_path / "models"
     out.mkdir()
@@ -99,7 +104,7 @@ def test_a_users_file_under_an_export_name_is_refused_even_with_overwrite(tmp_pa
     for extra in ([], ["--overwrite"]):
         assert main(["export", str(ckpt), "--out", str(out), *extra]) == 2
         _one_line(capsys, "embedder.onnx", "not written by monalisa")
-        assert [p.name for p in out.iterdir()] == ["embedder.onnx"]
+        assert _names(out) == ["embedder.onnx"]
         assert (out / "embedder.onnx").read_bytes() == b"the user's own embedder"
 
     # an export's own file changed by the user afterwards is theirs now
