@@ -1,7 +1,7 @@
 """Half-precision variants with onnxconverter-common.
 
 Route: ``float16.convert_float_to_float16(model, keep_io_types=True)`` on the *un-slimmed* fp32
-export (onnxslim first, then fp16, breaks the Resize casts; see STACK.md). Inputs and outputs stay
+export (onnxslim first, then fp16, breaks the Resize casts; see docs/export.md, fp16 route). Inputs and outputs stay
 float32, so the runtime feeds the same arrays; weights and activations inside are float16.
 On a CPU, onnxruntime runs most float16 nodes through inserted casts (slow: fp16 is for CUDA).
 """

@@ -1,4 +1,4 @@
-"""Image-quality metrics of the self-reenactment protocol (docs/evaluate.md, ../shared/QUALITY.md).
+"""Image-quality metrics of the self-reenactment protocol (docs/evaluate.md).
 
 Torch-free. Images are uint8 (H, W, 3) RGB; landmarks float32 (68, 2) in image pixels.
 

@@ -1,6 +1,6 @@
 """Self-reenactment evaluation on real clips: monalisa against honest baselines (``monalisa evaluate``).
 
-Protocol (../shared/QUALITY.md, so figures compare): per clip
+Protocol (docs/evaluate.md; fixed, so figures compare): per clip
 
 - the *source* (the still) is the first frame with a face; learned methods get K frames spread over
   the clip's first half (K = 1: the source alone);

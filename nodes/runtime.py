@@ -1,4 +1,9 @@
-"""onnxruntime sessions on exported monalisa models: the only place the runtime touches onnxruntime.
+"""onnxruntime sessions on exported monalisa models: where every runtime session is created.
+
+:func:`create_session` is the one way the runtime opens a session (provider check, threads, no
+silent CPU fallback); ``nodes.modelfile`` underneath it loads the file and reads its metadata, and
+the sessions it returns are run here (image roles), in ``nodes.warpgen`` (warp roles) and in
+``nodes.mouthmodel`` (the mouth model).
 
 ``load_model(path, provider="cpu"|"cuda")`` opens a file written by ``monalisa export``, validates
 its metadata (``nodes.modelfile``) and returns an :class:`OnnxModel` that runs numpy arrays:

@@ -7,7 +7,7 @@ each output pixel samples the still through its triangle's affine map. So the fa
 near background move together, the motion fades to nothing at the ring and the frame edges, and
 pixels beyond the ring are the still's own pixels, exactly.
 
-Measured on 6 real clips of unseen people (../shared/QUALITY.md): the piecewise-affine warp over the
+Measured on 6 real clips of unseen people (the self-reenactment protocol of docs/evaluate.md): the piecewise-affine warp over the
 landmarks and frame anchors scores SSIM .740 on the face crop; rings tied rigidly to the head .703-.706,
 a thin-plate spline .732-.734. The static ring only bounds how far the warp reaches.
 
