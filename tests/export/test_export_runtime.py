@@ -13,20 +13,17 @@ ort = pytest.importorskip("onnxruntime")
 
 def altered(src, dst, **changes):
     """Copy an .onnx with metadata keys changed (value None: key removed; clear=True: no metadata)."""
+    from monalisa.export.metadata import get_metadata, set_metadata
+
     model = onnx.load(str(src))
-    meta = {p.key: p.value for p in model.metadata_props}
-    if changes.pop("clear", False):
-        meta = {}
+    meta = {} if changes.pop("clear", False) else get_metadata(model)
     for key, value in changes.items():
         key = "monalisa." + key
         if value is None:
             meta.pop(key, None)
         else:
             meta[key] = value
-    del model.metadata_props[:]
-    for k, v in meta.items():
-        p = model.metadata_props.add()
-        p.key, p.value = k, v
+    set_metadata(model, meta)
     onnx.save(model, str(dst))
     return dst
 

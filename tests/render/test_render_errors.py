@@ -133,14 +133,10 @@ def test_unwritable_output_folder(small_still, short_track, tmp_path):
 def _altered_copy(src: Path, dst: Path, **changes) -> Path:
     import onnx
 
+    from monalisa.export.metadata import get_metadata, set_metadata
+
     model = onnx.load(str(src))
-    meta = {p.key: p.value for p in model.metadata_props}
-    for key, value in changes.items():
-        meta[f"monalisa.{key}"] = value
-    del model.metadata_props[:]
-    for k, v in meta.items():
-        p = model.metadata_props.add()
-        p.key, p.value = k, v
+    set_metadata(model, {**get_metadata(model), **{f"monalisa.{k}": v for k, v in changes.items()}})
     onnx.save(model, str(dst))
     return dst
 
