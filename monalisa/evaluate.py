@@ -395,22 +395,23 @@ def _track(clip: Clip, frames):
                  provenance={"source": str(clip.path), "fps": clip.fps})
 
 
-def render_method(model=None, k: int = 1, identity_for=None, warp: bool = False):
+def render_method(model=None, k: int = 1, identity_for=None, warp: bool = False, mouth: str = "on"):
     """predict(clip, frames) through ``nodes.node.AnimatePortrait``: absolute retarget with the
     clip's true landmarks (self-reenactment), no smoothing, output in sRGB. Feed-forward with the
-    clip's K reference frames as the embedder's references, or identity_for(clip) -> baked .onnx; a warp
-    model's correction at full weight either way (the render's default drops it without an identity)."""
+    clip's K reference frames as the embedder's references (none when K = 0), or identity_for(clip) ->
+    baked .onnx; ``warp``: a warp model's correction at full weight either way (else the render's
+    default, which drops it without an identity); ``mouth``: the render's --mouth."""
 
     def predict(clip: Clip, frames) -> dict:
         from monalisa.nodes import colour
         from monalisa.nodes.node import AnimatePortrait
 
         identity = identity_for(clip) if identity_for is not None else None
-        refs = None if identity is not None else [(clip.images[f], clip.points[f]) for f in clip.refs[k]]
+        refs = None if identity is not None or not k else [(clip.images[f], clip.points[f]) for f in clip.refs[k]]
         node = AnimatePortrait(_still(clip), track=_track(clip, frames), model=model, identity=identity,
                                still_landmarks_from=clip.points[clip.source], output_colorspace=colour.SRGB,
                                smooth=False, retarget="absolute", references=refs, fps=clip.fps,
-                               neutral_frame=clip.source, correction=1.0 if warp else None)
+                               neutral_frame=clip.source, correction=1.0 if warp else None, mouth=mouth)
         out = {}
         for r in node.render(list(frames)):
             out[r.frame] = np.clip(np.round(r.rgb * 255.0), 0, 255).astype(np.uint8)
@@ -439,7 +440,7 @@ def default_methods(protocol: Protocol, model=None, checkpoint=None, finetune_st
             for k in protocol.ks:
                 methods[f"monalisa-ff{k}"] = (k, method(k))
             if warp:  # what `monalisa render` does without an identity (its correction weight, its extras)
-                methods["monalisa-default"] = (0, render_method(model, 1, None, warp=False))
+                methods["monalisa-default"] = (0, render_method(model, 0, None, warp=False))
             if checkpoint is not None:
                 from monalisa.models.checkpoint import load_checkpoint
 

@@ -130,7 +130,9 @@ def test_untrained_warp_generator_through_the_node_composite_is_the_warp(pair, t
     still, still_pts, target, target_pts = pair
     clip = ev.Clip(CLIP, "pair", 41, 30.0, 0, {1: [0]}, [40], [], {0: still, 40: target},
                    {0: still_pts, 40: target_pts})
-    got = ev.render_method(tmp_path / "onnx", 1)(clip, [40])[40]  # through AnimatePortrait, like a render
+    # through AnimatePortrait, like a render, the untrained correction at full weight (the mouth model,
+    # which paints between the lips, is off: the warp baseline stretches them)
+    got = ev.render_method(tmp_path / "onnx", 1, warp=True, mouth="off")(clip, [40])[40]
     want = ev.warp_source(clip, [40])[40]
     assert got.shape == want.shape
     assert np.abs(got.astype(int) - want).max() <= 1  # float vs 8-bit bilinear resampling: one code value
