@@ -156,12 +156,13 @@ def copy_source(clip: Clip, frames) -> dict:
 
 
 def warp_source(clip: Clip, frames) -> dict:
-    """The render path's dense piecewise-affine warp of the still to each target's landmarks."""
+    """The plain dense piecewise-affine warp of the still to each target's landmarks (the render's
+    ``--mouth off`` mesh: one Delaunay mesh over the 68 points, the lips stretch over an open mouth)."""
     from monalisa.nodes.warp import build_mesh
     from monalisa.nodes.warp import dense_warp
 
     h, w = clip.still.shape[:2]
-    mesh = build_mesh(clip.points[clip.source], (w, h))
+    mesh = build_mesh(clip.points[clip.source], (w, h), split_lips=False)
     return {f: dense_warp(clip.still, mesh, clip.points[f]).image for f in frames}
 
 
