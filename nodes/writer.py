@@ -18,12 +18,15 @@ as Nuke and Blender read them:
 
 Frames written before these names (``matte``, ``motion.u``/``motion.v`` y down) are still read by
 :func:`matte_channel`. PNG/JPEG/TIFF previews are sRGB-encoded RGB(A), without windows. Every file
-carries ``monalisa:*`` header attributes (``monalisa:synthetic = 1`` always) and no time stamp,
+carries ``monalisa:*`` header attributes (``monalisa:synthetic = 1`` always) and no time stamp:
+EXR as typed attributes; PNG, JPEG and TIFF, whose writers drop custom attributes, as one JSON object
+in ``ImageDescription`` (the one text field all three keep), which :func:`read_header` reads back;
 so the same inputs give byte-identical files. A write goes to a hidden temporary name in the same
 folder and is renamed into place; ``monalisa.files.remove_stale_temps`` clears what a killed run left.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -107,11 +110,26 @@ def read_header(path) -> dict | None:
     try:
         spec = inp.spec()
         attrs = {a.name: a.value for a in spec.extra_attribs if a.name.startswith("monalisa:")}
+        attrs.update(_described(spec.getattribute("ImageDescription")))
         attrs["channels"] = tuple(spec.channelnames)
         attrs["size"] = (spec.width, spec.height)
         return attrs
     finally:
         inp.close()
+
+
+def _described(text) -> dict:
+    """The ``monalisa:*`` keys of a display frame's ImageDescription JSON (none for any other text)."""
+    if not isinstance(text, str) or not text.startswith("{") or len(text) > 1_000_000:
+        return {}
+    try:
+        values = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(values, dict):
+        return {}
+    return {k: v for k, v in values.items() if isinstance(k, str) and k.startswith("monalisa:")
+            and isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
 def _spec(width, height, names, fmt, metadata, exr, window=None):
@@ -130,8 +148,13 @@ def _spec(width, height, names, fmt, metadata, exr, window=None):
         spec.attribute("compression", "zips")  # zip per scanline: lossless, 2x faster to write than "zip"
     spec.attribute("DateTime", "")  # no time stamp: identical inputs give identical bytes
     spec.attribute("Software", "monalisa")
-    for key, value in sorted(metadata.items()):  # an empty string would vanish from the header: say "none"
-        spec.attribute(key, value if isinstance(value, (int, float)) else (str(value) or "none"))
+    values = {key: value if isinstance(value, (int, float)) else (str(value) or "none")  # "" would vanish
+              for key, value in sorted(metadata.items())}
+    if exr:
+        for key, value in values.items():
+            spec.attribute(key, value)
+    else:
+        spec.attribute("ImageDescription", json.dumps(values, sort_keys=True))
     return spec
 
 

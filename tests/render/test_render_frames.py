@@ -164,6 +164,24 @@ def test_png_previews_are_srgb_with_alpha_free_rgb(small_still, short_track, tmp
     assert np.abs(png[:20].astype(int) - still[:20]).max() <= 1  # far from the face: the still's own pixels
 
 
+@pytest.mark.parametrize("ext", ["png", "jpg", "tif"])
+def test_display_frames_carry_provenance_and_resume(small_still, short_track, tmp_path, ext):
+    """PNG/JPEG/TIFF writers drop custom attributes: the provenance rides in ImageDescription, so a
+    re-run resumes (skips), other settings are refused, and a pipeline still tells a generated face."""
+    from monalisa.nodes.writer import read_header
+
+    out = tmp_path / f"p.####.{ext}"
+    args = ("render", "--still", small_still, "--track", short_track, "--out", out, "--frames", "0-1")
+    assert monalisa(*args).returncode == 0
+    header = read_header(frame(out, 1))
+    assert header["monalisa:synthetic"] == 1 and header["monalisa:frame"] == 1
+    assert len(header["monalisa:still_sha256"]) == 64
+    again = monalisa(*args)
+    assert again.returncode == 0 and "0 written, 2 skipped" in again.stdout, again.stderr
+    other = monalisa(*args, "--mouth", "off")
+    assert other.returncode == 2 and "was rendered from other inputs" in other.stderr
+
+
 def test_cuda_request_says_which_provider_runs_and_strict_fails(small_still, short_track, tmp_path):
     import onnxruntime as ort
 
