@@ -85,7 +85,7 @@ def smoothers(sweep: bool) -> dict:
     """label -> f(points (N, 68, 2), fps) -> points; None: no smoothing."""
     out = {"none (--no-smooth)": None,
            "one-euro 1 Hz, beta 1 (old default)": lambda p, fps: one_euro(p, fps, OneEuro()),
-           f"zero-phase {fmt(Cutoffs())} (default)": lambda p, fps: zero_phase(p, fps)}
+           f"zero-phase {fmt(Cutoffs())} (default)": "render"}
     if sweep:
         for head, outline, face in itertools.product((2.0, 4.0, 6.0, 8.0), (1.0, 2.0, 3.0, 4.0, 6.0), (4.0, 6.0, 8.0, 10.0)):
             c = Cutoffs(head=head, outline=outline, eyes=face, lips=face)
@@ -98,10 +98,16 @@ def fmt(c: Cutoffs) -> str:
 
 
 def driven(track, still_points, fps, smoother):
+    """The still's driven points: the render's own smoothing (``nodes.drive``) for the default,
+    others applied to the track first, with the neutral frame of the unsmoothed track (as the
+    render chooses it)."""
     if smoother is None:
         return drive(track, still_points, smooth=False, fps=fps).points
+    if smoother == "render":
+        return drive(track, still_points, fps=fps).points
+    neutral = drive(track, still_points, smooth=False, fps=fps).neutral
     moved = trackfile.Track(track.frames, smoother(track.points, fps), track.image_size, provenance={})
-    return drive(moved, still_points, smooth=False, fps=fps).points
+    return drive(moved, still_points, smooth=False, fps=fps, neutral_frame=neutral).points
 
 
 def render_level(still, mesh, analyser, points, intended, performer, frames):
@@ -145,7 +151,7 @@ def main():
         open_perf = [quality.mouth_opening(p) for p in performer]
         for label, smoother in methods.items():
             pts = driven(track, still_points, fps, smoother)
-            held_s = held if smoother is None else smoother(held, fps)
+            held_s = held if smoother is None else (zero_phase(held, fps) if smoother == "render" else smoother(held, fps))
             dev = float(np.mean([quality.landmark_error(p, q) for p, q in zip(pts, intended)]))
             r_track = quality.correlation([quality.mouth_opening(p) for p in pts], open_perf)
             full = not a.no_render and (label.startswith("none") or "default" in label)
