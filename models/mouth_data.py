@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from monalisa.errors import DataError
-from monalisa.nodes.mouth import hole_mask, opening, patch_transform
+from monalisa.nodes.landmarks import mouth_opening
+from monalisa.nodes.mouth import hole_mask, patch_transform
 
 OPEN = 0.08  # frames at least this open are all kept
 CLOSED_SHARE = 0.15  # of the closed ones, this share
@@ -61,7 +62,7 @@ def load_patches(prepared_dirs, size: int, variants: int = 2, seed: int = 0, onl
             frames = np.load(folder / "frames.npy", mmap_mode="r")
             points = np.load(folder / "landmarks.npy")
             for img, pts in zip(frames, points):
-                is_open = opening(pts) >= OPEN
+                is_open = mouth_opening(pts) >= OPEN
                 if not is_open and (only_open or rng.random() > CLOSED_SHARE):
                     continue
                 for _ in range(variants):

@@ -9,7 +9,7 @@ the frame's true landmarks: the plain warp (``--mouth off``: one Delaunay mesh, 
 split-lip warp with the hole filled by ``nodes.mouth.DarkFill`` (the lips' colour darkened), and the
 split-lip warp painted by the mouth model (``--mouth on``). Scores inside the frame's true inner-lip
 polygon (eroded 1 px), against the true frame: L1 (sRGB, 0..1) and SSIM (mean of the SSIM map, 7 px
-window, over the polygon); and the CIELAB mouth-interior score (``nodes.mouth.interior_score``) of
+window, over the polygon); and the CIELAB mouth-interior score (``models.quality.mouth_interior``) of
 each render, with the true frames' own as the reference.
 
 Cross-reenactment (``--stills``, ``--clips``): stills of other people driven by a clip's track
@@ -26,10 +26,17 @@ import numpy as np
 
 from monalisa.models.mouth_data import clips
 from monalisa.nodes import colour
-from monalisa.nodes.mouth import INNER_LIPS, DarkFill, MouthPainter, interior_score, opening
+from monalisa.models.quality import mouth_interior
+from monalisa.nodes.landmarks import mouth_opening as opening
+from monalisa.nodes.mouth import INNER_LIPS, DarkFill, MouthPainter
 from monalisa.nodes.warp import apply_flow, build_mesh, warp_field
 
 METHODS = ("warp", "dark fill", "mouth model")
+
+
+def interior_score(srgb, points) -> float:
+    """``quality.mouth_interior`` of a float sRGB image in 0..1."""
+    return mouth_interior(np.round(np.clip(srgb, 0.0, 1.0) * 255.0).astype(np.uint8), points)
 
 
 def _region(points, shape):
@@ -98,7 +105,7 @@ def cross(stills, clips_and_tracks, frames: int = 24, open_threshold: float = 0.
         own = []
         for f, rgb in iter_frames(clip, end=max(chosen)):
             if int(f) in chosen:
-                own.append(interior_score(rgb.astype(np.float32) / 255.0, track.points[index[int(f)]]))
+                own.append(mouth_interior(rgb, track.points[index[int(f)]]))
         for k, still in enumerate(stills):
             row = {"still": str(still), "clip": str(clip), "frames": len(chosen), "performer": float(np.mean(own))}
             runs = [("on", {}), ("off", {})] + ([("on + identity", {"identity": identity})] if identity and k == 0

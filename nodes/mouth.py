@@ -12,8 +12,9 @@ closed-mouth still. ``MouthPainter.paint`` fills it, per frame, at the still's r
    teeth, tongue and the dark of the mouth there from the lips and skin around it;
 3. the patch goes back through the inverse transform and is laid over the frame under a soft matte:
    the driven polygon, feathered by ``FEATHER`` still pixels, times the strength
-   :func:`strength` (how much wider the driven mouth is open than the still's own: 0 where the still
-   shows as much as the frame asks for, 1 from ``FULL_OPEN`` more). The matte joins the `matte` channel.
+   :func:`strength` (how much wider the driven mouth is open than the still's own, in
+   ``nodes.landmarks.mouth_opening``: 0 where the still shows as much as the frame asks for, 1 from
+   ``FULL_OPEN`` more). The matte joins the `matte` channel.
 
 Torch-free; the same geometry makes the training pairs (``models/mouth_data.py``).
 """
@@ -24,12 +25,13 @@ import numpy as np
 
 from monalisa.errors import ConfigError
 from monalisa.nodes import colour
+from monalisa.nodes.landmarks import mouth_opening
 
 MODES = ("on", "off")
 INNER_LIPS = list(range(60, 68))
 OUTER_LIPS = list(range(48, 60))
 WIDTH = 0.55  # mouth corner distance, as a fraction of the patch side
-FULL_OPEN = 0.06  # opening (inner-lip height / mouth width) beyond the still's at which the paint is opaque
+FULL_OPEN = 0.06  # opening (``landmarks.mouth_opening``) beyond the still's at which the paint is opaque
 FEATHER = 0.75  # matte feather, still pixels (Gaussian sigma)
 _UPPER, _LOWER = (61, 62, 63), (67, 66, 65)
 
@@ -40,16 +42,9 @@ def check_mode(mode: str) -> str:
     return mode
 
 
-def opening(points) -> float:
-    """Inner-lip height over mouth width (outer corners 48-54): ~0 closed, ~0.3-0.6 wide open."""
-    pts = np.asarray(points, np.float64)
-    width = max(1e-6, float(np.linalg.norm(pts[54] - pts[48])))
-    return float(np.mean(np.linalg.norm(pts[list(_UPPER)] - pts[list(_LOWER)], axis=1)) / width)
-
-
 def strength(driven_points, still_opening: float) -> float:
     """0..1: how much of the hole is the painted interior (0 where the still's own mouth is as open)."""
-    return float(np.clip((opening(driven_points) - still_opening) / FULL_OPEN, 0.0, 1.0))
+    return float(np.clip((mouth_opening(driven_points) - still_opening) / FULL_OPEN, 0.0, 1.0))
 
 
 def patch_transform(points, size: int) -> np.ndarray:
@@ -95,7 +90,7 @@ class MouthPainter:
     def __init__(self, model, still_points):
         self.model = model  # nodes.mouthmodel.MouthModel
         self.size = model.resolution
-        self.still_opening = opening(still_points)
+        self.still_opening = mouth_opening(still_points)
 
     def box(self, points, width, height):
         """(x0, y0, x1, y1): the patch's footprint in the frame, clipped."""
@@ -165,23 +160,3 @@ class DarkFill:
             out[i] = (self.DARK * lips * 2.0 - 1.0)[:, None, None]
         return out
 
-
-def interior_score(srgb, points) -> float:
-    """How far the inside of the mouth is from the lips' own colour, in CIELAB units (the issue's score).
-
-    Mean distance of the pixels inside the inner-lip polygon (eroded 1 px) from the mean colour of the
-    lip ring around it (outer lip polygon less the inner one grown 1 px), minus the ring's own mean
-    distance from that colour. NaN when the polygon holds no pixel. ``srgb``: (H, W, 3) in 0..1."""
-    pts = np.asarray(points, np.float64)
-    h, w = srgb.shape[:2]
-    inner, outer = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
-    cv2.fillPoly(inner, [np.round(pts[INNER_LIPS] * 16).astype(np.int32)], 1, shift=4)
-    cv2.fillPoly(outer, [np.round(pts[OUTER_LIPS] * 16).astype(np.int32)], 1, shift=4)
-    kernel = np.ones((3, 3), np.uint8)
-    inside = cv2.erode(inner, kernel).astype(bool)
-    ring = outer.astype(bool) & ~cv2.dilate(inner, kernel).astype(bool)
-    if not inside.any() or not ring.any():
-        return float("nan")
-    lab = cv2.cvtColor(np.clip(np.asarray(srgb, np.float32), 0.0, 1.0), cv2.COLOR_RGB2Lab)
-    lips = lab[ring].mean(axis=0)
-    return float(np.linalg.norm(lab[inside] - lips, axis=1).mean() - np.linalg.norm(lab[ring] - lips, axis=1).mean())

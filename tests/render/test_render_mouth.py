@@ -94,7 +94,7 @@ def test_the_hole_is_painted_with_mouth_on_and_is_the_lips_with_mouth_off(small_
     """The painting driven by the bundled clip's open mouth: inside the driven inner-lip line the colour
     is far from the lips' own with --mouth on (the issue's CIELAB score) and near it with --mouth off; the
     paint's matte reaches the `matte` channel; the provenance says which."""
-    from monalisa.nodes.mouth import interior_score
+    from monalisa.models.mouth_eval import interior_score
 
     scores = {}
     for mouth in ("on", "off"):
@@ -182,7 +182,7 @@ def test_with_and_without_an_identity_the_painting_gets_a_mouth_interior(small_s
     from monalisa.cli import main
     from monalisa.models.checkpoint import build_networks, save_checkpoint
     from monalisa.models.config import ModelConfig
-    from monalisa.nodes.mouth import interior_score
+    from monalisa.models.mouth_eval import interior_score
 
     tiny = ModelConfig(resolution=32, base_width=8, max_width=16, embed_dim=16, num_down=2, num_res_blocks=1,
                        attention_resolution=0, generator="warp")
