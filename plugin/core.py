@@ -34,6 +34,8 @@ __all__ = [
 
 DEVICES = ("cpu", "cuda")
 RETARGETS = ("relative", "absolute")
+MOUTHS = ("on", "off")
+PRECISIONS = ("fp32", "fp16")
 
 
 class HostInputError(_Base):
@@ -63,6 +65,10 @@ class RenderSettings:
     smooth_strength: str = ""  # > 1 smooths more; empty = 1 (the default)
     fps: str = ""  # the plate's frame rate, for tracking a plate (smoothing); empty = the plate's own, else 24
     start_frame: str = ""  # a movie plate's first frame number (where the comp starts it); empty = 0
+    neutral_frame: str = ""  # the plate frame whose expression is the still's own; empty = chosen by the render
+    mouth: str = "on"  # on: the lips part and the mouth model paints the opening; off: the plain landmark warp
+    mouth_model: str = ""  # the mouth-interior model (.onnx); empty = the bundled one
+    precision: str = "fp32"  # the model files used: fp32 or fp16
 
     @classmethod
     def from_mapping(cls, values) -> "RenderSettings":
@@ -117,6 +123,12 @@ KNOBS = (
     Knob("start_frame", "int", "movie start frame", "", "a movie plate's first frame number, where the comp "
          "starts it (hosts fill the comp's/scene's first frame); image sequences keep their own numbers",
          0, 10 ** 9 - 1),
+    Knob("neutral_frame", "string", "neutral frame", "", "the plate frame whose expression is the still's own "
+         "(empty: of the frames with open eyes, the one with the most closed mouth)"),
+    Knob("mouth", "choice", "mouth", "on", "on: the lips part and the mouth model paints teeth and tongue; "
+         "off: the still's lips stretch over the opening (the plain landmark warp)", choices=MOUTHS),
+    Knob("mouth_model", "file", "mouth model", "", "optional mouth-interior model (.onnx; default: the bundled one)"),
+    Knob("precision", "choice", "precision", "fp32", "model files to use", choices=PRECISIONS),
 )
 
 _DEFAULTS = {k.name: k.default for k in KNOBS}
@@ -183,14 +195,16 @@ def _existing(value: str, what: str, fix: str) -> str:
     return str(path)
 
 
-def _number(value: str, what: str, low: float, high: float, fix: str) -> str:
+def _number(value: str, what: str, low: float, high: float, fix: str, above: bool = False) -> str:
+    """``value`` checked to lie in low..high (``above``: strictly above low), as the shortest exact text."""
     try:
         number = float(value)
     except ValueError:
         number = float("nan")
-    if not low <= number <= high:
+    if not (low < number <= high if above else low <= number <= high):
         raise HostInputError(f"{what} {value!r} must be {fix}")
-    return f"{number:g}"
+    short = f"{number:g}"
+    return short if float(short) == number else repr(number)  # never rounded: the render gets the very number
 
 
 def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSettings:
@@ -221,9 +235,11 @@ def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSet
     if s.retarget not in RETARGETS:
         raise HostInputError(f"retarget {s.retarget!r} is unknown; use one of: {', '.join(RETARGETS)}")
     if s.feather:
-        s.feather = _number(s.feather, "matte feather", 0.0, 10.0, "a number of eye distances from 0 to 10")
+        s.feather = _number(s.feather, "matte feather", 0.0, 10.0, "a number of eye distances above 0 up to 10",
+                            above=True)
     if s.smooth_strength:
-        s.smooth_strength = _number(s.smooth_strength, "smoothing", 0.01, 100.0, "a number above 0 (1 = default)")
+        s.smooth_strength = _number(s.smooth_strength, "smoothing", 0.0, 100.0, "a number above 0 up to 100 "
+                                    "(1 = default)", above=True)
     if s.fps:
         s.fps = _number(s.fps, "fps", 0.01, 1000.0, "the plate's frame rate, above 0")
     if s.start_frame:
@@ -234,6 +250,18 @@ def check_settings(settings: RenderSettings, need_out: bool = True) -> RenderSet
         if not 0 <= first < 10 ** 9:
             raise HostInputError(f"movie start frame {s.start_frame!r} must be a whole frame number from 0")
         s.start_frame = str(first)
+    if s.neutral_frame:
+        try:
+            s.neutral_frame = str(int(s.neutral_frame))
+        except ValueError:
+            raise HostInputError(f"neutral frame {s.neutral_frame!r} must be a whole frame number of the plate, "
+                                 "or empty to let the render choose") from None
+    for name, allowed in (("mouth", MOUTHS), ("precision", PRECISIONS)):
+        if getattr(s, name) not in allowed:
+            raise HostInputError(f"{name} {getattr(s, name)!r} is unknown; use one of: {', '.join(allowed)}")
+    if s.mouth_model:
+        s.mouth_model = _existing(s.mouth_model, "mouth model", "give a mouth model .onnx, or leave it empty for "
+                                  "the bundled one")
     s.smooth = "0" if s.smooth.lower() in ("0", "false", "no", "off") else "1"
     if s.device not in DEVICES:
         raise HostInputError(f"device {s.device!r} is unknown; use one of: {', '.join(DEVICES)}")
@@ -282,7 +310,9 @@ def _options(s: RenderSettings) -> list:
     """The render options of ``s`` beyond the inputs, as command-line arguments."""
     cmd = []
     for flag, name in (("--correction", "correction"), ("--still-landmarks", "still_landmarks"),
-                       ("--colorspace", "colorspace"), ("--feather", "feather"), ("--retarget", "retarget")):
+                       ("--colorspace", "colorspace"), ("--feather", "feather"), ("--retarget", "retarget"),
+                       ("--neutral-frame", "neutral_frame"), ("--mouth", "mouth"), ("--mouth-model", "mouth_model"),
+                       ("--precision", "precision")):
         if _changed(s, name):
             cmd += [flag, getattr(s, name)]
     if s.smooth == "0":
@@ -312,26 +342,21 @@ def render_command(settings: RenderSettings, frames=None, executable: str = "") 
     return cmd
 
 
-#: settings a farm bundle does not carry yet: (field, what it is called)
-_NOT_ON_FARM = (("still_landmarks", "still landmarks"), ("colorspace", "colourspace"), ("feather", "matte feather"),
-                ("retarget", "retarget"), ("smooth", "smooth track"), ("smooth_strength", "smoothing"), ("fps", "fps"),
-                ("start_frame", "movie start frame"))
-
-
 def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> list:
-    """The ``monalisa farm bundle`` command line writing a job bundle for ``settings``; HostInputError
-    for a setting the bundle cannot carry (rather than a farm render that silently differs)."""
+    """The ``monalisa farm bundle`` command line writing a job bundle for ``settings``: every render
+    option the settings change, and for a plate the host's fps and a movie's first frame number (the
+    job's Track step tracks it as :func:`track_command` would)."""
     s = settings
-    unset = [label for name, label in _NOT_ON_FARM if _changed(s, name)]
-    if unset:
-        raise HostInputError(f"a farm bundle does not carry {', '.join(unset)} yet; reset "
-                             f"{'it' if len(unset) == 1 else 'them'} or render locally")
     cmd = monalisa_command(executable) + ["farm", "bundle", "--still", s.still]
     cmd += ["--track", s.track] if s.track else ["--plate", s.plate]
-    for flag, value in (("--identity", s.identity), ("--model", s.model), ("--correction", s.correction),
-                        ("--render", s.out), ("--frames", s.frames)):
+    for flag, value in (("--identity", s.identity), ("--model", s.model), ("--render", s.out), ("--frames", s.frames)):
         if value:
             cmd += [flag, value]
+    cmd += _options(s)
+    if s.plate and s.fps:
+        cmd += ["--fps", s.fps]
+    if s.plate and s.start_frame and not _frames.has_pattern(s.plate):  # a sequence keeps its own numbers
+        cmd += ["--start-frame", s.start_frame]
     cmd += ["--device", s.device, "--chunk-size", str(int(chunk_size)), "--out", str(bundle_dir)]
     return cmd
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monalisa.files import atomic_dir, check_out_dir
-from monalisa.plugin.core import (HostInputError, RenderSettings, check_settings, format_frames,
+from monalisa.nodes.frames import has_pattern
+from monalisa.plugin.core import (KNOBS, HostInputError, RenderSettings, check_settings, format_frames,
                                   parse_frames)
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 TEMPLATE = Path(__file__).with_name("monalisa_render.yaml")
 FILES = ("template.yaml", "parameter_values.yaml", "openjd_parameters.json")
 MAX_CHUNK_SIZE = 1000  # frames per task; the template's ChunkSize maxValue says the same
+DEFAULTS = {k.name: k.default for k in KNOBS}  # the render's defaults, as the hosts know them
 GPU = {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}  # OpenJD's standard GPU-count capability
 
 
@@ -140,11 +142,11 @@ def _track_frames(path) -> list:
     return [int(f) for f in trackfile.load(path).frames]
 
 
-def _plate_frames(path) -> list:
+def _plate_frames(path, start_frame="") -> list:
     try:
         from monalisa.nodes import media
 
-        info = media.probe(path)
+        info = media.probe(path, int(start_frame) if start_frame else None)
     except Exception as exc:  # a plate monalisa cannot read: say so before the farm does
         raise HostInputError(f"plate {path}: cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
                              "check the path or track it first with `monalisa track`") from None
@@ -153,8 +155,11 @@ def _plate_frames(path) -> list:
 
 def shot_frames(settings: RenderSettings) -> list:
     """The frames to render: the settings' range, checked to lie inside the track (or plate)."""
-    available = _track_frames(settings.track) if settings.track else _plate_frames(settings.plate)
+    available = _track_frames(settings.track) if settings.track else _plate_frames(settings.plate, settings.start_frame)
     source = settings.track or settings.plate
+    if settings.neutral_frame and int(settings.neutral_frame) not in set(available):
+        raise HostInputError(f"neutral frame {settings.neutral_frame} is not in {source} (it has frames "
+                             f"{format_frames(available)}); give --neutral-frame one of them, or leave it out")
     if not settings.frames:
         return sorted(available)
     wanted = parse_frames(settings.frames)
@@ -165,6 +170,21 @@ def shot_frames(settings: RenderSettings) -> list:
         raise HostInputError(f"frame {missing[0]} is not in {source} (it has frames {format_frames(available)}); "
                              f"give --frames within {lo}-{hi}")
     return wanted
+
+
+def render_parameters(s: RenderSettings) -> dict:
+    """The job parameters of the render options in ``s`` (checked): the very values each chunk passes on
+    to ``monalisa render`` (numbers exact), the template's defaults where ``s`` leaves them unset."""
+    return {
+        "StillLandmarks": s.still_landmarks, "Colorspace": s.colorspace, "Retarget": s.retarget,
+        "NeutralFrame": s.neutral_frame, "Smooth": "off" if s.smooth == "0" else "on",
+        "SmoothStrength": float(s.smooth_strength or DEFAULTS["smooth_strength"]),
+        "Feather": float(s.feather or DEFAULTS["feather"]),
+        "Mouth": s.mouth, "MouthModel": s.mouth_model, "Precision": s.precision,
+        # the Track step's: a movie's first frame number (0 = its own), the plate's rate (0 = its own)
+        "StartFrame": int(s.start_frame or 0) if s.plate and not has_pattern(s.plate) else 0,
+        "Fps": float(s.fps or 0.0) if s.plate else 0.0,
+    }
 
 
 def default_render(bundle_dir, still) -> str:
@@ -189,7 +209,8 @@ def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chu
     params = {
         "ShotName": shot,
         "Still": s.still, "Track": track, "Plate": s.plate, "Identity": s.identity, "Model": s.model,
-        "Correction": s.correction, "Render": s.out, "Frames": spec, "ChunkSize": int(chunk_size), "Device": s.device,
+        "Correction": s.correction, **render_parameters(s),
+        "Render": s.out, "Frames": spec, "ChunkSize": int(chunk_size), "Device": s.device,
     }
     chunks = chunk_ranges(frames, chunk_size)
     # without chunking, Frames and ChunkSize stay: informative, unused by the tasks

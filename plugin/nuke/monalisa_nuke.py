@@ -311,11 +311,7 @@ def bundle(node):
     try:
         out = nuke.getFilename("Farm bundle folder")
         if out:
-            s = prepare_inputs(node, settings(node))
-            s.fps = s.start_frame = ""  # the farm's Track step: a plate at its own rate, a movie from 0
-            if s.plate and not _has_frame_token(s.plate):
-                raise core.HostInputError("a farm bundle tracks a movie plate numbered from 0; connect the plate "
-                                          "(it is written as a sequence) or render locally")
+            s = prepare_inputs(node, settings(node))  # every knob travels: the job's parameters
             core.run_bundle(s, out, executable=node["executable"].value())
             nuke.message(f"monalisa: farm bundle written to {out}")
             return out

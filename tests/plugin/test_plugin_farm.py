@@ -445,3 +445,168 @@ def test_bundle_rewrites_its_own_bundle(shot, tmp_path):
     b = bundle(shot, tmp_path / "b", tmp_path / "r" / "s.####.exr", "--chunk-size", 2)
     b = bundle(shot, tmp_path / "b", tmp_path / "r" / "s.####.exr", "--chunk-size", 3)  # no --overwrite needed
     assert json.loads((b / "openjd_parameters.json").read_text())["ChunkSize"] == 3
+
+
+# ---------------------------------------------------------------- every render option on the farm
+
+#: `monalisa render`'s options (argparse dests) that do not change the pixels, or are the job's own
+#: (inputs, output, range, device: the bundle's other parameters)
+NOT_PIXELS = {"still", "track", "plate", "out", "frames", "device", "strict_device", "batch", "threads",
+              "overwrite", "preview", "run", "command"}
+#: the render option -> its job parameter (start_frame: the Track step's, it numbers a movie plate)
+PARAMETERS = {"identity": "Identity", "model": "Model", "correction": "Correction", "mouth": "Mouth",
+              "mouth_model": "MouthModel", "precision": "Precision", "still_landmarks": "StillLandmarks",
+              "colorspace": "Colorspace", "retarget": "Retarget", "neutral_frame": "NeutralFrame",
+              "smooth": "Smooth", "smooth_strength": "SmoothStrength", "feather": "Feather",
+              "start_frame": "StartFrame"}
+
+
+def _render_parser():
+    import argparse
+
+    from monalisa.cli import render as render_cli
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    render_cli.add_parser(sub)
+    return next(iter(sub.choices.values()))
+
+
+def test_every_pixel_option_of_render_is_a_typed_job_parameter():
+    """A render option added without its job parameter fails here; defaults are the render's."""
+    import yaml
+
+    parser = _render_parser()
+    dests = {a.dest for a in parser._actions if a.dest != "help"}
+    assert dests - NOT_PIXELS == set(PARAMETERS)
+    doc = yaml.safe_load(TEMPLATE.read_text())
+    params = {p["name"]: p for p in doc["parameterDefinitions"]}
+    render_args = " ".join(_step(doc, "Render")["script"]["actions"]["onRun"]["args"])
+    track_args = " ".join(_step(doc, "Track")["script"]["actions"]["onRun"]["args"])
+    for dest, name in PARAMETERS.items():
+        assert name in params, name
+        flag = "--" + dest.replace("_", "-")
+        used = f"{flag} {{{{Param.{name}}}}}"
+        assert used in (track_args if dest == "start_frame" else render_args), used
+    for name in ("Identity", "Model", "StillLandmarks", "MouthModel"):
+        assert params[name]["type"] == "PATH" and params[name]["dataFlow"] == "IN"
+    for name, choices in (("Retarget", ["relative", "absolute"]), ("Mouth", ["on", "off"]),
+                          ("Smooth", ["on", "off"]), ("Precision", ["fp32", "fp16"])):
+        assert params[name]["type"] == "STRING" and params[name]["allowedValues"] == choices, name
+    for name, kind, lo, hi in (("SmoothStrength", "FLOAT", 0, 100), ("Feather", "FLOAT", 0, 10),
+                               ("StartFrame", "INT", 0, 10 ** 9 - 1), ("Fps", "FLOAT", 0, 1000)):
+        assert (params[name]["type"], params[name]["minValue"], params[name]["maxValue"]) == (kind, lo, hi), name
+    defaults = parser.parse_args(["--still", "s", "--track", "t", "--out", "o.####.exr"])
+    for dest in ("retarget", "smooth_strength", "feather", "mouth", "precision"):
+        assert params[PARAMETERS[dest]]["default"] == getattr(defaults, dest), dest
+    assert params["Smooth"]["default"] == ("on" if defaults.smooth else "off")
+
+
+@pytest.fixture(scope="module")
+def still_landmarks(shot, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("still") / "still.track.json"
+    r = run(MONALISA, "track", shot.still, "--out", path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return path
+
+
+def _headers(folder) -> dict:
+    return {p.name: read_header(p) for p in sorted(Path(folder).glob("*.exr"))}
+
+
+@pytest.mark.parametrize("case", ["plain warp", "mouth model"])
+def test_farm_render_with_non_default_options_is_byte_identical_to_local(shot, still_landmarks, tmp_path, case):
+    """The same options, as `monalisa render` here and as the bundle's job parameters through `openjd run`
+    in two chunks: the same EXR bytes (pixels and monalisa:* headers)."""
+    from monalisa.nodes.mouthmodel import bundled_path as default_mouth_model
+
+    options = {"plain warp": ["--no-smooth", "--feather", "0.4", "--retarget", "absolute", "--neutral-frame", "2",
+                              "--mouth", "off", "--still-landmarks", still_landmarks],
+               "mouth model": ["--smooth-strength", "3.5", "--feather", "0.1", "--mouth-model",
+                               default_mouth_model(), "--colorspace", "lin_rec709", "--neutral-frame", "4"]}[case]
+    local = run(MONALISA, "render", "--still", shot.still, "--track", shot.track, "--frames", "1-4",
+                "--out", tmp_path / "local" / "s.####.exr", *options)
+    assert local.returncode == 0, local.stdout + local.stderr
+    b = bundle(shot, tmp_path / "b", tmp_path / "farm" / "s.####.exr", "--frames", "1-4", "--chunk-size", 2, *options)
+    params = json.loads((b / "openjd_parameters.json").read_text())
+    if case == "plain warp":
+        assert (params["Smooth"], params["Feather"], params["Retarget"], params["NeutralFrame"], params["Mouth"],
+                params["StillLandmarks"]) == ("off", 0.4, "absolute", "2", "off", str(still_landmarks))
+    else:
+        assert (params["SmoothStrength"], params["MouthModel"], params["Colorspace"]) == (
+            3.5, str(default_mouth_model()), "lin_rec709")
+    r = openjd_run(b)
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert re.findall(r"openjd_status: rendering frames (\d+-\d+)", r.stdout) == ["1-2", "3-4"]
+    farm = {k: v for k, v in frames_of(tmp_path / "farm").items() if k.endswith(".exr")}
+    assert sorted(farm) == [f"s.{f:04d}.exr" for f in range(1, 5)]
+    assert farm == frames_of(tmp_path / "local")
+    headers = _headers(tmp_path / "farm")
+    assert headers == _headers(tmp_path / "local")
+    first = headers["s.0001.exr"]
+    if case == "plain warp":
+        assert (first["monalisa:retarget"], first["monalisa:neutral_frame"], first["monalisa:mouth"]) == (
+            "absolute", 2, 0.0)
+    else:
+        assert first["monalisa:mouth"] == 1.0 and first["monalisa:neutral_frame"] == 4
+    # and they are not the default render's pixels: the options did reach the chunks
+    assert farm["s.0001.exr"] != (shot.reference / "s.0001.exr").read_bytes()
+
+
+@pytest.mark.parametrize("flag,value,message", [("--feather", "0", "matte feather '0' must be"),
+                                                ("--mouth", "maybe", "mouth 'maybe' is unknown"),
+                                                ("--precision", "int8", "precision 'int8' is unknown"),
+                                                ("--neutral-frame", "9", "neutral frame 9 is not in"),
+                                                ("--neutral-frame", "two", "neutral frame 'two' must be"),
+                                                ("--smooth-strength", "0", "smoothing '0' must be"),
+                                                ("--retarget", "sideways", "retarget 'sideways' is unknown")])
+def test_bundle_refuses_a_bad_render_option_in_one_line(shot, tmp_path, capsys, flag, value, message):
+    code = main(["farm", "bundle", "--still", str(shot.still), "--track", str(shot.track), "--out",
+                 str(tmp_path / "b"), flag, value])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "b").exists()
+
+
+def test_movie_plate_with_start_frame_and_fps_renders_on_the_farm_as_here(shot, tmp_path):
+    """A movie plate numbered from the comp's 1001 at 25 fps: the job's Track step tracks it as
+    `monalisa track --start-frame 1001 --fps 25` does here, and the chunks render the same bytes."""
+    import av
+
+    plate = tmp_path / "plate.mp4"
+    with av.open(str(CLIP)) as src, av.open(str(plate), "w") as dst:
+        stream = dst.add_stream("libx264", rate=25)
+        stream.pix_fmt, stream.options = "yuv420p", {"crf": "10"}
+        for i, frame in enumerate(src.decode(video=0)):
+            if i == 0:
+                stream.width, stream.height = frame.width, frame.height
+            image = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            for packet in stream.encode(image):
+                dst.mux(packet)
+            if i == 3:
+                break
+        for packet in stream.encode():
+            dst.mux(packet)
+    options = ["--start-frame", "1001", "--fps", "25"]
+    here = tmp_path / "here"
+    r = run(MONALISA, "track", plate, "--out", here / "s.track.json", *options)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run(MONALISA, "render", "--still", shot.still, "--track", here / "s.track.json", "--out", here / "s.####.exr")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path / "farm"
+    code = main(["farm", "bundle", "--still", str(shot.still), "--plate", str(plate), "--out", str(tmp_path / "b"),
+                 "--render", str(out / "s.####.exr"), "--chunk-size", "2", *options])
+    assert code == 0
+    params = json.loads((tmp_path / "b" / "openjd_parameters.json").read_text())
+    assert (params["Frames"], params["StartFrame"], params["Fps"]) == ("1001-1004", 1001, 25.0)
+    r = openjd_run(tmp_path / "b")
+    assert r.returncode == 0, r.stdout[-3000:]
+    track = json.loads((out / "s.track.json").read_text())
+    assert track["fps"] == 25 and track["frames"][0]["frame"] == 1001
+    farm = {k: v for k, v in frames_of(out).items() if k.endswith(".exr")}
+    assert sorted(farm) == [f"s.{f}.exr" for f in range(1001, 1005)]
+    assert farm == {k: v for k, v in frames_of(here).items() if k.endswith(".exr")}
+    again = openjd_run(tmp_path / "b", "--step", "Track")  # re-queued with the same numbers and rate: kept
+    assert "already tracks" in again.stdout
+    r = openjd_run(tmp_path / "b", "--step", "Track", "--job-param", "Fps=30")  # another rate: tracked again
+    assert r.returncode == 0 and "openjd_status: tracking" in r.stdout, r.stdout[-3000:]
+    assert json.loads((out / "s.track.json").read_text())["fps"] == 30

@@ -75,8 +75,21 @@ class TestCore:
                                 ({"still_landmarks": "nope.json"}, "still landmarks")):
             with pytest.raises(core.HostInputError, match=message):
                 core.check_settings(core.RenderSettings(**{**s.to_dict(), **change}))
-        with pytest.raises(core.HostInputError, match="farm bundle does not carry still landmarks, colourspace"):
-            core.bundle_command(core.check_settings(s), tmp_path / "b", executable=MONALISA)
+        # the farm bundle carries them all (and nothing unset): monalisa farm bundle spells them as render does
+        more = core.check_settings(core.RenderSettings(**{**s.to_dict(), "neutral_frame": "3", "mouth": "off",
+                                                          "mouth_model": str(shot.track), "precision": "fp16",
+                                                          "feather": "0.1234567891"}))
+        farm = core.bundle_command(more, tmp_path / "b", executable=MONALISA)
+        local = core.render_command(more, executable=MONALISA)
+        options = local[local.index("--still-landmarks"):local.index("--out")]
+        assert options == farm[farm.index("--still-landmarks"):farm.index("--device")]
+        assert options[options.index("--feather") + 1] == "0.1234567891"  # exact, not rounded
+        for flag in ("--neutral-frame", "--mouth", "--mouth-model", "--precision"):
+            assert flag in options
+        plain = core.bundle_command(core.check_settings(core.RenderSettings(still=s.still, track=s.track, out=s.out)),
+                                    tmp_path / "b", executable=MONALISA)
+        assert plain[plain.index("--out") - 4:] == ["--device", "cpu", "--chunk-size", "10", "--out", str(tmp_path / "b")]
+        assert not [a for a in plain if a in ("--feather", "--mouth", "--retarget", "--fps", "--start-frame")]
 
     def test_executable_is_never_the_host_binary(self, tmp_path, monkeypatch):
         host = tmp_path / "Nuke15.0"  # inside Nuke or Blender, sys.executable is the host's own binary

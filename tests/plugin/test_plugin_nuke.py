@@ -4,6 +4,7 @@ as Nuke's Python API reference gives them). Renders are real: the monalisa comma
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -179,9 +180,12 @@ def test_bundle_and_bad_settings_are_one_message(nk, shot, tmp_path):
     node["bundle"].execute()
     assert nuke.STATE["messages"][-1] == f"monalisa: farm bundle written to {tmp_path / 'bundle'}"
     assert (tmp_path / "bundle" / "template.yaml").is_file()
-    node["feather"].setValue(0.5)
+    node["feather"].setValue(0.5)  # every knob reaches the job's parameters
+    node["mouth"].setValue("off")
     node["bundle"].execute()
-    assert "does not carry matte feather" in nuke.STATE["messages"][-1]
+    assert nuke.STATE["messages"][-1] == f"monalisa: farm bundle written to {tmp_path / 'bundle'}"
+    params = json.loads((tmp_path / "bundle" / "openjd_parameters.json").read_text())
+    assert (params["Feather"], params["Mouth"], params["Retarget"]) == (0.5, "off", "relative")
     node["executable"].setValue(str(tmp_path / "nope" / "monalisa"))
     node["out"].setValue(str(tmp_path / "c" / "s.####.exr"))
     node["render"].execute()
