@@ -2,6 +2,7 @@
 
   python -m monalisa.models.mouth_eval --data runs/prep_val [--model MOUTH.onnx]
   python -m monalisa.models.mouth_eval --stills A.jpg B.png --clips CLIP.mp4=TRACK.json [--identity BAKED.onnx]
+  python -m monalisa.models.mouth_eval --stills A.jpg --eyes TRACK.json
 
 Per clip, the frame with the most closed mouth is the still; every frame whose mouth is open (inner-lip
 height over mouth width >= ``--open``) is rendered from it through the node's own parts, driven by
@@ -120,6 +121,35 @@ def cross(stills, clips_and_tracks, frames: int = 24, open_threshold: float = 0.
     return rows
 
 
+def eyes(still, track_path, closed: float = 0.15) -> dict:
+    """Eyes that close: the eye aspect ratio (``landmarks.eye_opening``) of dlib's landmarks found on
+    each rendered frame of ``still`` driven by ``track_path``, against the performer's: correlation,
+    and the means over the performer's blinks (EAR < ``closed``) of the performer, the driven
+    landmarks and the render."""
+    from monalisa.nodes import trackfile
+    from monalisa.nodes.detect import create_detector
+    from monalisa.nodes.landmarks import eye_opening
+    from monalisa.nodes.node import AnimatePortrait
+
+    track = trackfile.load(track_path)
+    row = {int(f): i for i, f in enumerate(track.frames)}
+    detector = create_detector("dlib")
+    node = AnimatePortrait(str(still), track=str(track_path), threads=1)
+    perf, driven, render = [], [], []
+    for r in node.render():
+        srgb = np.clip(np.round(colour.convert(r.rgb, node.output_colorspace, colour.SRGB) * 255), 0, 255)
+        faces = detector.detect(srgb.astype(np.uint8))
+        if faces:
+            perf.append(eye_opening(track.points[row[r.frame]]))
+            driven.append(eye_opening(node.driving.points[node.driving.index(r.frame)]))
+            render.append(eye_opening(max(faces, key=lambda f: f.score).points))
+    perf, driven, render = map(np.array, (perf, driven, render))
+    blink = perf < closed
+    return {"frames": len(perf), "blinks": int(blink.sum()), "correlation": float(np.corrcoef(perf, render)[0, 1]),
+            "performer": float(perf[blink].mean()), "driven": float(driven[blink].mean()),
+            "render": float(render[blink].mean())}
+
+
 def cross_table(rows) -> str:
     lines = ["| still | clip | frames | performer's own | --mouth on | on, with --identity | --mouth off |",
              "|---|---|---|---|---|---|---|"]
@@ -149,15 +179,19 @@ def main(argv=None) -> int:
     p.add_argument("--stills", nargs="+", help="cross-reenactment: stills (closed mouths)")
     p.add_argument("--clips", nargs="+", help="cross-reenactment: CLIP=TRACK.json pairs")
     p.add_argument("--identity", help="cross-reenactment: a baked generator for the first still")
+    p.add_argument("--eyes", metavar="TRACK.json", help="eyes: EAR of the first still's render vs the performer's")
     p.add_argument("--model", default=None, help="mouth model .onnx (default: the bundled one)")
     p.add_argument("--open", type=float, default=0.15, help="frames at least this open are scored")
     args = p.parse_args(argv)
     if args.data:
         print(table(evaluate(args.data, load_mouth_model(args.model), args.open)))
     if args.stills:
-        pairs = [tuple(c.split("=", 1)) for c in args.clips]
-        print(cross_table(cross(args.stills, pairs, open_threshold=args.open, identity=args.identity,
-                                mouth_model=args.model)))
+        pairs = [tuple(c.split("=", 1)) for c in args.clips or []]
+        if args.clips:
+            print(cross_table(cross(args.stills, pairs, open_threshold=args.open, identity=args.identity,
+                                    mouth_model=args.model)))
+        if args.eyes:
+            print(eyes(args.stills[0], args.eyes))
     return 0
 
 
