@@ -188,6 +188,9 @@ class AnimatePortrait:
             self.metadata["monalisa:correction"] = self.correction
         self.metadata["monalisa:mouth"] = 1.0 if self.mouth else 0.0
         self.metadata["monalisa:mouth_sha256"] = self.mouth.model.sha256 if self.mouth else ""
+        rate = fps or getattr(self.track, "fps", None)  # the plate's frame rate, when known
+        if rate:  # a preview or a publish plays at it
+            self.metadata["monalisa:fps"] = float(rate)
 
     def _load_track(self, track, plate, start_frame=None):
         if plate is not None:

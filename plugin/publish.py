@@ -74,7 +74,7 @@ class PublishRequest:
     track: str = ""
     model: str = ""  # exported model folder; default: the bundled default model
     identity: str = ""
-    fps: float = 24.0
+    fps: float | None = None  # preview movie rate; None: the render's (its frames' monalisa:fps), else 24
     comment: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -125,14 +125,17 @@ def checked_request(req: PublishRequest) -> PublishRequest:
         raise PublishRequestError(f"model folder {r.model} does not exist; give the exported model folder the render used (--model)")
     if r.identity:
         r.identity = need(r.identity, "identity", "give the baked identity .onnx the render used (--identity)")
-    try:
-        fps = float(r.fps)
-    except (TypeError, ValueError):
-        fps = math.nan
-    if not 0 < fps <= MAX_FPS:  # also refuses nan
-        raise PublishRequestError(f"frame rate {r.fps!r} must be above 0 and at most {MAX_FPS:g} "
-                                  "frames per second (--fps)")
-    r.fps = fps
+    if r.fps not in (None, ""):
+        try:
+            fps = float(r.fps)
+        except (TypeError, ValueError):
+            fps = math.nan
+        if not 0 < fps <= MAX_FPS:  # also refuses nan
+            raise PublishRequestError(f"frame rate {r.fps!r} must be above 0 and at most {MAX_FPS:g} "
+                                      "frames per second (--fps)")
+        r.fps = fps
+    else:
+        r.fps = None
     if not r.root:
         raise PublishRequestError("no publish root given (--to FOLDER)")
     r.root = str(Path(os.path.expanduser(r.root)).absolute())
@@ -218,6 +221,18 @@ def headers(instance) -> dict:
                 out[frame] = header
         instance.data["headers"] = out
     return instance.data["headers"]
+
+
+DEFAULT_FPS = 24.0  # a render whose frames do not say their rate (rendered before monalisa:fps, or a CSV track)
+
+
+def render_fps(instance) -> float:
+    """The render's frame rate: the ``monalisa:fps`` its frames record (the plate's), else 24."""
+    for _, header in sorted(headers(instance).items()):
+        rate = header.get("monalisa:fps")
+        if isinstance(rate, (int, float)) and 0 < rate <= MAX_FPS:
+            return float(rate)
+    return DEFAULT_FPS
 
 
 def frame_list(frames) -> str:

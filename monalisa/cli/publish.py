@@ -32,8 +32,9 @@ def add_parser(sub) -> None:
     from monalisa.plugin.publish import MAX_FPS
 
     p.add_argument("--fps", type=number(0.0, MAX_FPS, lo_open=True, what="a frame rate in frames per second"),
-                   default=24.0,
-                   help="preview movie frame rate (default 24)")
+                   default=None,
+                   help="preview movie frame rate (default: the render's, the plate's rate its frames record "
+                   "as monalisa:fps; 24 when they do not say)")
     p.add_argument("--comment", default="", help="a note stored in publish.json")
     p.add_argument("--plugin-path", action="append", default=[], help="more pyblish plug-in folders")
     p.set_defaults(run=run)

@@ -28,5 +28,6 @@ class CollectMonalisaRender(pyblish.api.ContextPlugin):
         instance.data["still"] = req.still
         instance.data["stillSize"] = still_size
         instance.data["track"] = req.track
-        instance.data["fps"] = float(req.fps)
-        self.log.info("%s: %d frames expected, %d on disk", req.render, len(frames), len(on_disk))
+        instance.data["fps"] = float(req.fps) if req.fps else lib.render_fps(instance)  # --fps, else the render's
+        self.log.info("%s: %d frames expected, %d on disk, %g fps", req.render, len(frames), len(on_disk),
+                      instance.data["fps"])

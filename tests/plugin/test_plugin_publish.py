@@ -18,6 +18,7 @@ from plugin_shot import FRAMES, MONALISA, env, frames_of
 pyblish_api = pytest.importorskip("pyblish.api")
 
 from monalisa.cli import main  # noqa: E402
+from monalisa.nodes.writer import read_header  # noqa: E402
 from monalisa.plugin import publish as lib  # noqa: E402
 
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "plugin" / "pyblish"
@@ -293,3 +294,33 @@ def test_killed_publish_is_cleaned_up_by_the_rerun(shot, render_copy, tmp_path):
         assert frames_of(root / "sh010" / name / "render") == reference
     assert frames_of(render_copy) == reference  # the source frames (hard-linked into versions) untouched
     print("\nkill results:", *report, sep="\n  ")
+
+
+def _preview_rate(version) -> Fraction:
+    import av
+
+    with av.open(str(Path(version) / "review" / "sh010.preview.mp4")) as c:
+        return c.streams.video[0].average_rate
+
+
+def test_preview_movie_plays_at_the_renders_fps_unless_told(shot, render_copy, tmp_path, capsys):
+    """The frames record the plate's rate (monalisa:fps, from the track); publish plays the preview at
+    it, --fps still wins, and frames that do not say give 24."""
+    track_fps = json.loads(shot.track.read_text())["fps"]
+    assert track_fps == 25  # the bundled clip's rate, which the track recorded
+    assert read_header(render_copy / "s.0000.exr")["monalisa:fps"] == track_fps
+    code, out, err = publish(shot, render_copy, tmp_path / "p", capsys)
+    assert code == 0, err
+    assert _preview_rate(out[-1]) == Fraction(25)
+    code, out, err = publish(shot, render_copy, tmp_path / "p", capsys, "--fps", "30")
+    assert code == 0, err
+    assert _preview_rate(out[-1]) == Fraction(30)
+    oiiotool = str(Path(MONALISA).with_name("oiiotool"))
+    for path in render_copy.glob("*.exr"):  # frames rendered before monalisa:fps existed
+        r = subprocess.run([oiiotool, str(path), "--eraseattrib", "monalisa:fps", "-o", str(path)],
+                           capture_output=True, text=True, env=env())
+        assert r.returncode == 0, r.stderr
+    assert "monalisa:fps" not in read_header(render_copy / "s.0000.exr")
+    code, out, err = publish(shot, render_copy, tmp_path / "old", capsys)
+    assert code == 0, err
+    assert _preview_rate(out[-1]) == Fraction(24)
