@@ -155,9 +155,10 @@ def render_sequence(job: RenderJob, report=print) -> Summary:
     if node.model.warp and node.model.mode == "feed-forward":
         said = ("renders the still's landmark warp alone" if node.correction == 0.0 else
                 f"adds {node.correction:g} x the feed-forward correction, which loses to the plain warp on faces it never saw")
-        report(f"monalisa render: note: the warp model without --identity {said}; for its learned correction "
-               "fine-tune an identity on the still (monalisa finetune CHECKPOINT --stills STILL, then monalisa export "
-               "CHECKPOINT --identity PACK; docs/warpgen.md)")
+        report(f"monalisa render: note: the warp model without --identity {said}; its learned correction pays "
+               "with an identity fine-tuned on several frames of the person (monalisa finetune CHECKPOINT --stills "
+               "F1 F2 ..., then monalisa export CHECKPOINT --identity PACK; docs/warpgen.md); one closed-mouth still "
+               "adds nothing measurable")
     start = time.perf_counter()
     display = _display(node.output_colorspace)
     with ThreadPoolExecutor(max_workers=2) as writers, tqdm(total=len(todo), desc="render", unit="frame",

@@ -1,11 +1,10 @@
 """Build docs/images/render_example.jpg: the driving clip over renders of the still, close up.
 
-    # the README main job's track and identity, then (R = the common render options):
+    # the README main job's track, then (R = the common render options):
     R="--still assets/portraits/liveportrait_s3.jpg --track runs/demo/track.json --frames 12,24,40,56"
     monalisa render $R --model reference --out runs/demo/ref_png/mona.####.png
-    monalisa render $R --identity runs/demo/s3_onnx/baked_warp_generator.onnx --out runs/demo/png/mona.####.png
-    monalisa render $R --identity runs/demo/s3_onnx/baked_warp_generator.onnx --mouth off \
-        --out runs/demo/off_png/mona.####.png
+    monalisa render $R --out runs/demo/png/mona.####.png
+    monalisa render $R --mouth off --out runs/demo/off_png/mona.####.png
     python docs/images/render_example.py --clip assets/clips/liveportrait_d10.mp4 \
         --still assets/portraits/liveportrait_s3.jpg --rows runs/demo/ref_png runs/demo/png \
         --mouths runs/demo/png runs/demo/off_png --out docs/images/render_example.jpg
