@@ -342,10 +342,12 @@ def render_command(settings: RenderSettings, frames=None, executable: str = "") 
     return cmd
 
 
-def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> list:
+def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "",
+                   ocio: str = "") -> list:
     """The ``monalisa farm bundle`` command line writing a job bundle for ``settings``: every render
     option the settings change, and for a plate the host's fps and a movie's first frame number (the
-    job's Track step tracks it as :func:`track_command` would)."""
+    job's Track step tracks it as :func:`track_command` would); ``ocio``: the host's OCIO config, which
+    the job's chunks then render with (its colour space names are the host's)."""
     s = settings
     cmd = monalisa_command(executable) + ["farm", "bundle", "--still", s.still]
     cmd += ["--track", s.track] if s.track else ["--plate", s.plate]
@@ -357,6 +359,8 @@ def bundle_command(settings: RenderSettings, bundle_dir, chunk_size: int = 10, e
         cmd += ["--fps", s.fps]
     if s.plate and s.start_frame and not _frames.has_pattern(s.plate):  # a sequence keeps its own numbers
         cmd += ["--start-frame", s.start_frame]
+    if ocio:
+        cmd += ["--ocio-config", ocio]
     cmd += ["--device", s.device, "--chunk-size", str(int(chunk_size)), "--out", str(bundle_dir)]
     return cmd
 
@@ -505,11 +509,11 @@ class RenderJob:
         return frame_path(self.settings.out, self.frames[0])
 
 
-def run_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "") -> str:
+def run_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, executable: str = "", ocio: str = "") -> str:
     """Write a farm bundle with ``monalisa farm bundle``; returns its folder or raises HostInputError
     with monalisa's own one-line message."""
     s = check_settings(settings, need_out=False)
-    proc = subprocess.run(bundle_command(s, bundle_dir, chunk_size, executable), capture_output=True, text=True,
+    proc = subprocess.run(bundle_command(s, bundle_dir, chunk_size, executable, ocio), capture_output=True, text=True,
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]

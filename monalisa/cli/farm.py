@@ -71,6 +71,9 @@ def add_parser(sub) -> None:
     b = verbs.add_parser("bundle", help="write a ready job bundle (template + parameter values) for a shot")
     _shot_arguments(b, "bundle folder")
     _plate_options(b)
+    b.add_argument("--ocio-config", default=None, metavar="CONFIG.ocio", help="the OCIO config the chunks render "
+                   "with, carried as the job's OcioConfig (default: $OCIO when set here, as a local render uses it; "
+                   "else none: the worker's $OCIO or OCIO's built-in)")
     b.add_argument("--out", required=True, help="bundle folder to write")
     b.add_argument("--render", default="", help="output frame pattern (default: BUNDLE/../render/STILL.####.exr)")
     from monalisa.plugin.farm.bundle import MAX_CHUNK_SIZE
@@ -88,6 +91,8 @@ def add_parser(sub) -> None:
     _shot_arguments(c, "frame pattern")
     c.add_argument("--out", required=True, help="output frame pattern, e.g. shot.####.exr")
     c.add_argument("--monalisa", default="", help="the monalisa command to run (default: this one)")
+    c.add_argument("--ocio-config", default="", metavar="CONFIG.ocio", help="render with this OCIO config "
+                   "(empty: $OCIO or OCIO's built-in)")
     c.add_argument("--strict-device", action="store_true",
                    help="fail instead of falling back to the CPU when --device cannot run here")
     c.set_defaults(run=run)
@@ -124,7 +129,10 @@ def run(args) -> int:
     if args.farm_command == "bundle":
         from monalisa.plugin.farm.bundle import write_bundle
 
-        bundle = write_bundle(_settings(args, args.render), args.out, chunk_size=args.chunk_size,
+        import os
+
+        ocio = os.environ.get("OCIO", "") if args.ocio_config is None else args.ocio_config
+        bundle = write_bundle(_settings(args, args.render), args.out, chunk_size=args.chunk_size, ocio=ocio,
                               chunking=not args.no_chunking, name=args.name, overwrite=args.overwrite)
         print(f"monalisa farm: bundle {bundle.path}: {len(bundle.frames)} frames in {len(bundle.chunks)} tasks "
               f"-> {bundle.parameters['Render']}")
@@ -138,5 +146,5 @@ def run(args) -> int:
                               fps=args.fps)
     from monalisa.plugin.farm.chunk import run_chunk
 
-    return run_chunk(_settings(args, args.out), args.frames, executable=args.monalisa,
+    return run_chunk(_settings(args, args.out), args.frames, executable=args.monalisa, ocio=args.ocio_config,
                      strict_device=args.strict_device)

@@ -187,12 +187,24 @@ def render_parameters(s: RenderSettings) -> dict:
     }
 
 
+def ocio_config(path: str) -> str:
+    """``path`` (an OCIO config file) as an absolute path that exists; "" stays "" (the worker's own), and
+    so does an ``ocio://`` URI (a config built into OCIO)."""
+    if not path or path.startswith("ocio://"):
+        return path
+    config = Path(path).expanduser().absolute()
+    if not config.is_file():
+        raise HostInputError(f"OCIO config {config} does not exist; give the .ocio file the colour space names "
+                             "come from (--ocio-config, else $OCIO)")
+    return str(config)
+
+
 def default_render(bundle_dir, still) -> str:
     return str(Path(bundle_dir).absolute().parent / "render" / f"{Path(still).stem}.####.exr")
 
 
 def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chunking: bool = True,
-                 name: str = "", overwrite: bool = False) -> Bundle:
+                 name: str = "", overwrite: bool = False, ocio: str = "") -> Bundle:
     """Check ``settings`` and write the job bundle into ``bundle_dir`` (replacing a bundle there;
     a folder with other files only with ``overwrite``, which keeps them)."""
     bundle_dir = Path(bundle_dir).absolute()
@@ -209,7 +221,7 @@ def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chu
     params = {
         "ShotName": shot,
         "Still": s.still, "Track": track, "Plate": s.plate, "Identity": s.identity, "Model": s.model,
-        "Correction": s.correction, **render_parameters(s),
+        "Correction": s.correction, **render_parameters(s), "OcioConfig": ocio_config(ocio),
         "Render": s.out, "Frames": spec, "ChunkSize": int(chunk_size), "Device": s.device,
     }
     chunks = chunk_ranges(frames, chunk_size)

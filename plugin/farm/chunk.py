@@ -20,6 +20,7 @@ partial file; finished frames are skipped by the render itself. The child dies w
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -77,10 +78,11 @@ def _reason(lines: list, rc: int) -> str:
 
 
 def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: float = 0.5, stream=None,
-              strict_device: bool = False) -> int:
+              strict_device: bool = False, ocio: str = "") -> int:
     """Render ``frames`` (a spec like "1001-1010") for ``settings``; returns the exit code for the
     task. A failure is reported in one ``openjd_fail`` line, never raised. ``strict_device``: fail
-    rather than fall back to the CPU when the device cannot run (a GPU job on a CPU worker)."""
+    rather than fall back to the CPU when the device cannot run (a GPU job on a CPU worker); ``ocio``:
+    the OCIO config the render uses (the job's OcioConfig; empty: $OCIO, else OCIO's built-in)."""
     stream = stream or sys.stdout
     try:
         if not str(frames or "").strip():
@@ -88,6 +90,9 @@ def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: floa
         s = check_settings(settings)
         wanted = parse_frames(frames)
         cmd = render_command(s, wanted, executable) + (["--strict-device"] if strict_device else [])
+        if ocio and not ocio.startswith("ocio://") and not Path(ocio).is_file():
+            raise HostInputError(f"OCIO config {ocio} does not exist on this worker; map the job's OcioConfig "
+                                 "to a path the worker sees")
     except MonalisaError as exc:
         _say(stream, "fail", f"frames {frames}: {' '.join(str(exc).split())}")
         return exc.exit_code
@@ -101,8 +106,9 @@ def run_chunk(settings: RenderSettings, frames, executable: str = "", poll: floa
     _say(stream, "progress", f"{100.0 * done / total:.1f}")
     stream.write("monalisa farm: " + " ".join(cmd) + "\n")
     stream.flush()
+    env = {**os.environ, "OCIO": ocio} if ocio else None
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            text=True, bufsize=1, preexec_fn=_pdeathsig)
+                            text=True, bufsize=1, preexec_fn=_pdeathsig, env=env)
     previous = signal.getsignal(signal.SIGTERM)
 
     def _pass_on(signum, frame):  # the worker cancels: stop the render, which keeps only whole frames

@@ -312,7 +312,7 @@ def bundle(node):
         out = nuke.getFilename("Farm bundle folder")
         if out:
             s = prepare_inputs(node, settings(node))  # every knob travels: the job's parameters
-            core.run_bundle(s, out, executable=node["executable"].value())
+            core.run_bundle(s, out, executable=node["executable"].value(), ocio=_ocio_config())
             nuke.message(f"monalisa: farm bundle written to {out}")
             return out
     except core.HostInputError as exc:

@@ -610,3 +610,41 @@ def test_movie_plate_with_start_frame_and_fps_renders_on_the_farm_as_here(shot, 
     r = openjd_run(tmp_path / "b", "--step", "Track", "--job-param", "Fps=30")  # another rate: tracked again
     assert r.returncode == 0 and "openjd_status: tracking" in r.stdout, r.stdout[-3000:]
     assert json.loads((out / "s.track.json").read_text())["fps"] == 30
+
+
+@pytest.fixture(scope="module")
+def studio_ocio(tmp_path_factory) -> Path:
+    """An OCIO config of its own: OCIO's built-in default with one more name, `studio plate` (sRGB)."""
+    import PyOpenColorIO as OCIO
+
+    config = OCIO.Config.CreateFromFile("ocio://default")
+    space = config.getColorSpace("srgb_tx")
+    space.addAlias("studio plate")
+    config.addColorSpace(space)
+    path = tmp_path_factory.mktemp("ocio") / "studio.ocio"
+    path.write_text(config.serialize())
+    return path
+
+
+def test_the_bundles_ocio_config_is_the_chunks(shot, studio_ocio, tmp_path, monkeypatch):
+    """A colour space named in the host's (here $OCIO's) config: the bundle carries the config as the
+    job's OcioConfig and the chunks render with it, as a local render with that $OCIO does."""
+    options = ["--colorspace", "studio plate", "--frames", "0-1"]
+    local = subprocess.run([MONALISA, "render", "--still", str(shot.still), "--track", str(shot.track),
+                            "--out", str(tmp_path / "local" / "s.####.exr"), *options], capture_output=True,
+                           text=True, env=env(OCIO=str(studio_ocio)), stdin=subprocess.DEVNULL, timeout=300)
+    assert local.returncode == 0, local.stdout + local.stderr
+    monkeypatch.setenv("OCIO", str(studio_ocio))  # the environment the bundle is written in
+    b = bundle(shot, tmp_path / "b", tmp_path / "farm" / "s.####.exr", *options)
+    monkeypatch.delenv("OCIO")
+    assert json.loads((b / "openjd_parameters.json").read_text())["OcioConfig"] == str(studio_ocio)
+    r = openjd_run(b)  # the worker has no $OCIO
+    assert r.returncode == 0, r.stdout[-3000:]
+    assert frames_of(tmp_path / "farm") == frames_of(tmp_path / "local")
+    # without the config the name means nothing on the worker: the chunk fails and says so
+    r = openjd_run(b, "--job-param", "OcioConfig=", "--step", "Render", "--task-param", "Frame=0-1")
+    fail = [ln for ln in r.stdout.splitlines() if "openjd_fail: " in ln]
+    assert r.returncode != 0 and fail and "colour space 'studio plate' is not in the OCIO config" in fail[0]
+    missing = main(["farm", "bundle", "--still", str(shot.still), "--track", str(shot.track), "--out",
+                    str(tmp_path / "c"), "--ocio-config", str(tmp_path / "nope.ocio")])
+    assert missing == 2 and not (tmp_path / "c").exists()

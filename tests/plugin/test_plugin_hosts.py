@@ -89,7 +89,10 @@ class TestCore:
         plain = core.bundle_command(core.check_settings(core.RenderSettings(still=s.still, track=s.track, out=s.out)),
                                     tmp_path / "b", executable=MONALISA)
         assert plain[plain.index("--out") - 4:] == ["--device", "cpu", "--chunk-size", "10", "--out", str(tmp_path / "b")]
-        assert not [a for a in plain if a in ("--feather", "--mouth", "--retarget", "--fps", "--start-frame")]
+        assert not [a for a in plain if a in ("--feather", "--mouth", "--retarget", "--fps", "--start-frame",
+                                              "--ocio-config")]
+        hosts = core.bundle_command(more, tmp_path / "b", executable=MONALISA, ocio="/studio/config.ocio")
+        assert hosts[hosts.index("--ocio-config") + 1] == "/studio/config.ocio"  # the host's colour space names
 
     def test_executable_is_never_the_host_binary(self, tmp_path, monkeypatch):
         host = tmp_path / "Nuke15.0"  # inside Nuke or Blender, sys.executable is the host's own binary
