@@ -1,7 +1,8 @@
 """The metadata_props every exported .onnx carries: what the file is and how to feed it.
 
 All keys start with ``monalisa.``; values are strings (JSON for structured values). The runtime
-(``monalisa.nodes.modelfile``) refuses a file whose format, version or role it does not know.
+(``monalisa.nodes.modelfile``) refuses a file whose format, version or role it does not know; the
+mouth model's file has its own format (``monalisa-mouth``), read by ``monalisa.nodes.mouthmodel``.
 """
 from __future__ import annotations
 
@@ -40,6 +41,32 @@ def build_metadata(role: str, config, *, checkpoint_sha256: str, opset: int, pre
         "monalisa.checkpoint_sha256": checkpoint_sha256,
         "monalisa.version": __version__,
         "monalisa.crop": json.dumps(crop, sort_keys=True),
+    }
+    for k, v in (extra or {}).items():
+        meta[f"monalisa.{k}"] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    return meta
+
+
+def build_mouth_metadata(config, *, checkpoint_sha256: str, opset: int, precision: str = "fp32",
+                         extra: dict | None = None) -> dict:
+    """The metadata dict (str -> str) of a mouth model file: the keys ``nodes.mouthmodel`` checks
+    (its format, patch side, corner spacing, I/O and encoding), plus role, precision and opset."""
+    from monalisa.nodes import mouth, mouthmodel
+
+    meta = {
+        "monalisa.format": mouthmodel.FORMAT,
+        "monalisa.format_version": str(mouthmodel.FORMAT_VERSION),
+        "monalisa.role": "mouth",
+        "monalisa.precision": precision,
+        "monalisa.opset": str(opset),
+        "monalisa.resolution": str(config.resolution),
+        "monalisa.mouth_width": str(mouth.WIDTH),
+        "monalisa.inputs": json.dumps(list(mouthmodel.INPUTS)),
+        "monalisa.outputs": json.dumps(list(mouthmodel.OUTPUTS)),
+        "monalisa.encoding": json.dumps(mouthmodel.ENCODING),
+        "monalisa.config": json.dumps(config.to_dict()),
+        "monalisa.checkpoint_sha256": checkpoint_sha256,
+        "monalisa.version": __version__,
     }
     for k, v in (extra or {}).items():
         meta[f"monalisa.{k}"] = v if isinstance(v, str) else json.dumps(v, sort_keys=True)

@@ -18,6 +18,11 @@ I/O (all float32, NCHW, values in [-1, 1]):
 - baked_warp_generator: ``raster``, ``warped`` (B, 3, R, R)                    -> ``correction``, ``mask``
 
 A warp model's face is ``warped + mask * correction`` (:func:`face`).
+
+The mouth-interior network (``models/mouth.py``, read by ``nodes.mouthmodel``) goes through the same
+pipeline as one more role:
+
+- mouth: ``patch`` (B, 4, R, R) (sRGB with the hole blanked, and the hole) -> ``interior`` (B, 3, R, R)
 """
 from __future__ import annotations
 
@@ -30,7 +35,12 @@ from torch import nn
 
 from monalisa.errors import ConfigError
 from monalisa.models.layers import fold_spectral_norm
-from monalisa.nodes.modelfile import IO, ROLES  # noqa: F401  (one definition of the file roles)
+from monalisa.nodes import modelfile, mouthmodel
+from monalisa.nodes.modelfile import ROLES  # noqa: F401  (one definition of the file roles)
+
+#: role -> (input names, output names): the face model files' roles and the mouth model's
+MOUTH_ROLE = "mouth"
+IO = {**modelfile.IO, MOUTH_ROLE: (mouthmodel.INPUTS, mouthmodel.OUTPUTS)}
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +161,12 @@ def build_graphs(ckpt, identity=None) -> dict:
     """role -> eval-mode wrapper module for a loaded checkpoint of either kind (and identity pack, if given)."""
     from monalisa.models.checkpoint import build_models
 
+    from monalisa.models.mouth import MouthConfig, MouthNet
+
+    if isinstance(ckpt.config, MouthConfig):  # models.mouth.load_mouth_checkpoint
+        net = MouthNet(ckpt.config)
+        net.load_state_dict(ckpt.state)
+        return {MOUTH_ROLE: net.float().eval().requires_grad_(False)}
     kind = ckpt.config.generator
     generic, baked = GENERATOR_ROLES[kind]
     wrap, wrap_baked = _WRAPPERS[kind]
@@ -175,7 +191,7 @@ def example_inputs(role: str, config, batch: int = 2, k: int = 2) -> tuple:
     """Dummy inputs of the right shapes for tracing (batch >= 2 keeps the batch axis symbolic)."""
     r, gen = config.resolution, torch.Generator().manual_seed(0)
     shapes = {"images": (batch, k, 3, r, r), "rasters": (batch, k, 3, r, r), "raster": (batch, 3, r, r),
-              "warped": (batch, 3, r, r)}
+              "warped": (batch, 3, r, r), "patch": (batch, 4, r, r)}
     out = []
     for name in IO[role][0]:
         if name == "embedding":
@@ -216,11 +232,13 @@ def torch_reference(module: nn.Module, inputs: tuple) -> list:
 
 def face(outputs: dict):
     """The picture a generator role makes, from its named outputs (numpy, network units):
-    ``image``, or ``warped + mask * correction`` clipped to [-1, 1] for a warp model."""
+    ``image``, ``interior`` for the mouth model, or ``warped + mask * correction`` clipped to
+    [-1, 1] for a warp model."""
     import numpy as np
 
-    if "image" in outputs:
-        return outputs["image"]
+    for name in ("image", "interior"):
+        if name in outputs:
+            return outputs[name]
     return np.clip(outputs["warped"] + outputs["mask"] * outputs["correction"], -1.0, 1.0)
 
 

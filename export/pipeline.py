@@ -2,8 +2,10 @@
 
 One pipeline for every model kind: a plain (image) generator checkpoint gives the ``embedder``,
 ``generator`` and ``baked_generator`` roles, a warp-generator checkpoint the ``embedder``,
-``warp_generator`` and ``baked_warp_generator`` roles (``export.onnx.GENERATOR_ROLES``); the
-options, checks, report and export.json are the same for both.
+``warp_generator`` and ``baked_warp_generator`` roles (``export.onnx.GENERATOR_ROLES``), a
+mouth-model folder (``mouth.json`` + ``model.safetensors``, ``models.mouth_train``) the ``mouth``
+role (``mouth.onnx``, in the format ``nodes.mouthmodel`` reads); the options, checks, report and
+export.json are the same for every kind.
 
 ``export_checkpoint`` reads top to bottom: :func:`load_job` checks and loads every input, an
 :class:`Exporter` verifies one precision per method (fp32 + onnxslim, fp16, int8), and its
@@ -12,8 +14,8 @@ no folder (or the previous one untouched), and files monalisa did not write are 
 
 Files (fp16/int8 variants only when asked for and verified):
 
-- ``embedder.onnx``, ``GENERATOR.onnx``, ``BAKED.onnx`` (with ``--identity``)
-- ``*.fp16.onnx`` (``fp16=True``), ``GENERATOR.int8.onnx`` / ``BAKED.int8.onnx`` (``int8=True``, kept
+- ``embedder.onnx``, ``GENERATOR.onnx``, ``BAKED.onnx`` (with ``--identity``); or ``mouth.onnx``
+- ``*.fp16.onnx`` (``fp16=True``), ``GENERATOR.int8.onnx`` / ``BAKED.int8.onnx`` / ``mouth.int8.onnx`` (``int8=True``, kept
   only within the SSIM bound of fp32 on the picture the role makes)
 - ``export.json``: the report below plus hashes, as a sidecar for pipeline tools (format
   ``monalisa-export`` version 2)
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from monalisa.errors import ExportError
+from monalisa.errors import ExportError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,9 @@ class Bounds:
 
 def _file_names() -> tuple:
     """Every name an export writes: ROLE.onnx, ROLE.fp16.onnx, ROLE.int8.onnx for each role, export.json."""
-    from monalisa.nodes.modelfile import ROLES
+    from monalisa.export.onnx import IO
 
-    return tuple(sorted({f"{role}{suffix}.onnx" for role in ROLES for suffix in ("", ".fp16", ".int8")} | {SIDECAR}))
+    return tuple(sorted({f"{role}{suffix}.onnx" for role in IO for suffix in ("", ".fp16", ".int8")} | {SIDECAR}))
 
 
 OURS = _file_names()  # exact names: a user's my_model.onnx is not one of them
@@ -91,8 +93,12 @@ def check_out_dir(out, overwrite: bool = False) -> Path:
 def _real_feeds(graphs, real, k: int = 4) -> dict:
     """role -> tuple of real numpy inputs, by input name: the embedder on K-frame groups; a
     generator on every frame's ``raster``, with the ``embedding`` of its group and, for a warp
-    model, ``warped`` = the previous frame's crop (a real face near, not at, the frame's landmarks)."""
-    from monalisa.export.onnx import IO, torch_reference
+    model, ``warped`` = the previous frame's crop (a real face near, not at, the frame's landmarks);
+    the mouth model on every face's mouth patch (``verify.load_real_patches``)."""
+    from monalisa.export.onnx import IO, MOUTH_ROLE, torch_reference
+
+    if MOUTH_ROLE in graphs:
+        return {MOUTH_ROLE: (real.images,)}
 
     images, rasters = real.groups(k)  # (B, K, 3, R, R)
     groups = torch_reference(graphs["embedder"], (images, rasters))[0]  # (B, E)
@@ -113,7 +119,7 @@ class Job:
     pack_sha: str
     ident_name: str
     opset: int
-    crop: dict  # the checkpoint's crop geometry
+    crop: dict | None  # the checkpoint's crop geometry (None for the mouth model: it cuts its own patch)
     real: object  # verify.RealInputs
     calib: dict
     bounds: Bounds
@@ -128,8 +134,18 @@ def load_job(checkpoint, out, *, identity=None, opset=None, calibration=None, bo
     from monalisa.models.checkpoint import crop_geometry, load_checkpoint
     from monalisa.models.identity import load_identity
 
+    from monalisa.models.mouth import is_mouth_checkpoint, load_mouth_checkpoint
+
     opset = onnx_export.check_opset(onnx_export.DEFAULT_OPSET if opset is None else opset)
     out = check_out_dir(out, overwrite)
+    if is_mouth_checkpoint(checkpoint):
+        if identity is not None:
+            raise InputError(f"{checkpoint}: a mouth model has no identity to bake; drop --identity "
+                             "(it is for face checkpoints)")
+        ckpt = load_mouth_checkpoint(checkpoint)
+        real = verify.load_real_patches(calibration, ckpt.config.resolution)
+        calib = {"file": real.path.name, "sha256": sha256_file(real.path), "frames": int(len(real.images))}
+        return Job(out, ckpt, None, "", "", opset, None, real, calib, bounds or Bounds())
     ckpt = load_checkpoint(checkpoint)
     pack, pack_sha = None, ""
     if identity is not None:
@@ -152,16 +168,20 @@ class Exporter:
 
     def finish(self, name, role, precision, model, metric, value, bound, note=""):
         from monalisa.export import onnx as onnx_export
-        from monalisa.export.metadata import build_metadata, set_metadata
+        from monalisa.export.metadata import build_metadata, build_mouth_metadata, set_metadata
 
         j = self.job
         inputs, outputs = onnx_export.IO[role]
         on_baked = role.startswith("baked_")
-        meta = build_metadata(role, j.ckpt.config, checkpoint_sha256=j.ckpt.sha256, opset=j.opset,
-                              precision=precision, identity_name=j.ident_name if on_baked else "",
-                              identity_sha256=j.pack_sha if on_baked else "", inputs=inputs, outputs=outputs,
-                              crop=j.crop, extra={"verification": {"metric": metric, "value": value, "bound": bound,
-                                                                   "inputs": j.calib}})
+        extra = {"verification": {"metric": metric, "value": value, "bound": bound, "inputs": j.calib}}
+        if role == onnx_export.MOUTH_ROLE:
+            meta = build_mouth_metadata(j.ckpt.config, checkpoint_sha256=j.ckpt.sha256, opset=j.opset,
+                                        precision=precision, extra=extra)
+        else:
+            meta = build_metadata(role, j.ckpt.config, checkpoint_sha256=j.ckpt.sha256, opset=j.opset,
+                                  precision=precision, identity_name=j.ident_name if on_baked else "",
+                                  identity_sha256=j.pack_sha if on_baked else "", inputs=inputs, outputs=outputs,
+                                  crop=j.crop, extra=extra)
         set_metadata(model, meta)
         self.models[name] = model
         self.result.files.append(FileReport(name, role, precision, len(model.graph.node), True, metric, value,
@@ -275,9 +295,9 @@ def export_checkpoint(checkpoint, out, *, identity=None, opset: int | None = Non
     say = progress or (lambda msg: log.info("%s", msg))
     job = load_job(checkpoint, out, identity=identity, opset=opset, calibration=calibration, bounds=bounds,
                    overwrite=overwrite)
+    kind = f"{job.ckpt.config.generator} generator" if job.crop is not None else "mouth model"
     say(f"checkpoint {job.ckpt.path} ({job.ckpt.sha256[:12]}), {job.ckpt.config.resolution}px, opset {job.opset}; "
-        f"{job.ckpt.config.generator} generator; real inputs: {len(job.real.rasters)} frames from "
-        f"{job.real.path.name}")
+        f"{kind}; real inputs: {len(job.real.rasters)} frames from {job.real.path.name}")
     graphs = onnx_export.build_graphs(job.ckpt, job.pack)
     feeds = _real_feeds(graphs, job.real)
     exporter = Exporter(job, say)

@@ -4,7 +4,8 @@ Real inputs come from a calibration file (``calibration.npz`` beside this module
 in the wheel): ``images`` uint8 (N, 128, 128, 3) aligned sRGB face crops and ``landmarks`` float32
 (N, 68, 2) in pixels of that 128 square. Each is cut by the one model crop
 (``monalisa.nodes.facecrop.model_crop``) with the checkpoint's geometry, as training, fine-tuning
-and the runtime do.
+and the runtime do; for the mouth model, each face's mouth patch and inner-lip hole
+(``monalisa.nodes.mouth``), as the node cuts them.
 """
 from __future__ import annotations
 
@@ -45,12 +46,9 @@ class RealInputs:
         return self.images[:n].reshape(shape), self.rasters[:n].reshape(shape)
 
 
-def load_real_inputs(path, geometry) -> RealInputs:
-    """Read a calibration .npz (None: the bundled one) and cut the model crops with ``geometry``
-    (the checkpoint's CropGeometry, ``models.checkpoint.crop_geometry``); InputError (one line)
-    when unusable."""
-    from monalisa.nodes.facecrop import model_crop, to_model
-
+def read_calibration(path) -> tuple:
+    """(images uint8 (N,S,S,3), landmarks float32 (N,68,2), path) of a calibration .npz (None: the
+    bundled one); InputError (one line) when unusable."""
     path = Path(path) if path is not None else default_calibration_path()
     if not path.is_file():
         raise InputError(f"{path}: calibration inputs not found; pass --calibration FILE.npz "
@@ -64,9 +62,38 @@ def load_real_inputs(path, geometry) -> RealInputs:
             or landmarks.shape != (len(images), 68, 2) or len(images) < 2):
         raise InputError(f"{path}: expected images uint8 (N,S,S,3) and landmarks (N,68,2) with N >= 2, "
                          f"got {images.dtype} {images.shape} and {landmarks.shape}")
+    return images, landmarks, path
+
+
+def load_real_inputs(path, geometry) -> RealInputs:
+    """Read a calibration .npz (None: the bundled one) and cut the model crops with ``geometry``
+    (the checkpoint's CropGeometry, ``models.checkpoint.crop_geometry``); InputError (one line)
+    when unusable."""
+    from monalisa.nodes.facecrop import model_crop, to_model
+
+    images, landmarks, path = read_calibration(path)
     crops = [model_crop(img, pts, geometry) for img, pts in zip(images, landmarks)]
     return RealInputs(to_model(np.stack([c.image for c in crops])), to_model(np.stack([c.raster for c in crops])),
                       path)
+
+
+def load_real_patches(path, resolution: int) -> RealInputs:
+    """The mouth model's real inputs from a calibration .npz (None: the bundled one): each face's
+    mouth patch and its inner-lip hole cut as the node cuts them (``nodes.mouth``), as ``images``
+    (N, 4, R, R) model inputs; ``rasters`` holds the holes (N, 1, R, R)."""
+    import cv2
+
+    from monalisa.nodes import mouth
+
+    images, landmarks, path = read_calibration(path)
+    inputs = []
+    for img, pts in zip(images, landmarks):
+        m = mouth.patch_transform(pts, resolution)
+        patch = cv2.warpAffine(img.astype(np.float32) / 255.0, m, (resolution, resolution), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+        inputs.append(mouth.model_input(patch, mouth.hole_mask(pts, m, resolution)))
+    inputs = np.stack(inputs).astype(np.float32)
+    return RealInputs(inputs, inputs[:, 3:], path)
 
 
 def check_graph(model, name: str) -> None:

@@ -12,13 +12,17 @@ a 1x1 head and tanh. No normalisation: the patch's own colours are what the hole
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from monalisa.errors import ConfigError
+from monalisa.errors import CheckpointError, ConfigError
+
+RECORD = "mouth.json"  # what makes a folder a mouth checkpoint (models.mouth_train writes it)
 
 
 @dataclass(frozen=True)
@@ -77,3 +81,36 @@ class MouthNet(nn.Module):
             h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             h = up(torch.cat([h, skip], dim=1))
         return torch.tanh(self.head(h))
+
+
+def is_mouth_checkpoint(path) -> bool:
+    """Whether ``path`` is a mouth-model folder (mouth.json), not a face checkpoint (checkpoint.json)."""
+    return (Path(path) / RECORD).is_file() and not (Path(path) / "checkpoint.json").exists()
+
+
+def load_mouth_checkpoint(path):
+    """A mouth-model folder (mouth.json + model.safetensors, ``models.mouth_train``) as a
+    ``models.checkpoint.Checkpoint`` (config: MouthConfig; state: the MouthNet's weights);
+    CheckpointError (one line) when anything is missing or does not fit."""
+    from safetensors.torch import load_file
+
+    from monalisa.files import sha256_file
+    from monalisa.models.checkpoint import Checkpoint
+
+    path = Path(path)
+    record_path, model_path = path / RECORD, path / "model.safetensors"
+    if not model_path.is_file():
+        raise CheckpointError(f"{model_path}: missing; a mouth model is a folder with {RECORD} and model.safetensors "
+                              "(python -m monalisa.models.mouth_train)")
+    try:
+        record = json.loads(record_path.read_text())
+        config = MouthConfig.from_dict(record["config"])
+    except (OSError, ValueError, KeyError, TypeError, ConfigError) as exc:
+        raise CheckpointError(f"{record_path}: not a mouth model record with a \"config\" ({exc})") from None
+    try:
+        state = load_file(str(model_path))
+        MouthNet(config).load_state_dict(state)
+    except Exception as exc:  # corrupt safetensors, or weights of another shape
+        raise CheckpointError(f"{model_path}: weights do not load into the mouth network of {RECORD} "
+                              f"({str(exc).splitlines()[0]}); re-copy or re-train") from None
+    return Checkpoint(config, state, int(record.get("step", 0)), record, sha256_file(model_path), path)

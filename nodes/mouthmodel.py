@@ -1,4 +1,5 @@
-"""The mouth-interior model file: an .onnx written by ``export/mouth.py``, run through onnxruntime.
+"""The mouth-interior model file: an .onnx written by ``monalisa export`` (``export.pipeline``, role
+``mouth``), run through onnxruntime.
 
 Its metadata_props (``monalisa.*``) say what it is; :func:`load_mouth_model` refuses, in one line
 naming the file, anything it does not fully understand: another format, a format version this
@@ -36,7 +37,7 @@ def bundled_path() -> Path:
 
 def parse_metadata(meta: dict, path) -> dict:
     """Checked metadata (resolution int, the rest as written); ModelFormatError when anything is off."""
-    fix = "use the bundled mouth model or re-export it (python -m monalisa.export.mouth)"
+    fix = "use the bundled mouth model or re-export it (monalisa export MOUTH_DIR --out MOUTH_DIR/onnx)"
     if meta.get("monalisa.format") != FORMAT:
         raise ModelFormatError(f"{path}: not a monalisa mouth model (monalisa.format is "
                                f"{meta.get('monalisa.format')!r}, not {FORMAT!r}); {fix}")

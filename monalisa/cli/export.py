@@ -2,14 +2,16 @@
 
 Writes DIR atomically: embedder.onnx and the generator (generator.onnx, or warp_generator.onnx for
 a warp checkpoint), the baked generator with --identity (baked_generator.onnx or
-baked_warp_generator.onnx), *.fp16.onnx (--fp16), *generator.int8.onnx (--int8, kept only within
-SSIM 0.99 of fp32) and export.json. Each file passes onnx.checker (full check) and matches torch
+baked_warp_generator.onnx), or mouth.onnx for a mouth-model folder (mouth.json + model.safetensors,
+the mouth-interior network of `monalisa render --mouth`), *.fp16.onnx (--fp16), *generator.int8.onnx
+or mouth.int8.onnx (--int8, kept only within SSIM 0.99 of fp32) and export.json. Each file passes onnx.checker (full check) and matches torch
 on real inputs (max |diff| <= 1e-4 fp32, <= 2e-2 fp16), or nothing is written. Only monalisa's own
 files in DIR are replaced (those the folder's ledger lists); other files are refused, or kept with
 --overwrite (a user's file under a name the export writes is refused even then).
 
 Example:
   monalisa export runs/base/checkpoints/step_0020000 --identity packs/anna --out onnx/anna --fp16
+  monalisa export monalisa/weights/mouth --out monalisa/weights/mouth/onnx
 """
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ from monalisa.cli.common import HELP_FORMAT, add_overwrite, integer
 def add_parser(sub):
     p = sub.add_parser("export", help="write verified ONNX models (embedder, generator, baked identity)",
                        description=__doc__, formatter_class=HELP_FORMAT)
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint folder (checkpoint.json + model.safetensors)")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint folder (checkpoint.json + model.safetensors), or a mouth-model folder "
+                   "(mouth.json + model.safetensors)")
     p.add_argument("--identity", metavar="PACK", help="identity pack from `monalisa finetune`: also write "
                    "the baked generator (its weights and psi folded in; no embedding input)")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder, written atomically "

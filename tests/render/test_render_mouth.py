@@ -129,12 +129,20 @@ def _mouth_model_with(tmp_path, name, resolution=None, **meta):
     from monalisa.nodes.mouthmodel import bundled_path
 
     path = tmp_path / f"{name}.onnx"
-    if resolution is not None:
-        from monalisa.export.mouth import metadata, to_onnx
+    if resolution is not None:  # a fresh mouth-model folder through the one export pipeline
+        from safetensors.torch import save_file
+
+        from monalisa.export.pipeline import export_checkpoint
+        from monalisa.files import write_json
         from monalisa.models.mouth import MouthConfig, MouthNet
 
-        to_onnx(MouthNet(MouthConfig(resolution=resolution, width=8, levels=2)), path,
-                metadata(MouthConfig(resolution=resolution, width=8, levels=2), "0" * 64))
+        cfg = MouthConfig(resolution=resolution, width=8, levels=2)
+        folder = tmp_path / f"{name}_mouth"
+        folder.mkdir()
+        save_file(MouthNet(cfg).state_dict(), str(folder / "model.safetensors"))
+        write_json(folder / "mouth.json", {"config": cfg.to_dict(), "step": 0})
+        export_checkpoint(folder, tmp_path / f"{name}_onnx", slim=False)
+        path = tmp_path / f"{name}_onnx" / "mouth.onnx"
     else:
         model = onnx.load(str(bundled_path()))
         for entry in model.metadata_props:
