@@ -56,7 +56,7 @@ def build_mouth_metadata(config, *, checkpoint_sha256: str, opset: int, precisio
     meta = {
         "monalisa.format": mouthmodel.FORMAT,
         "monalisa.format_version": str(mouthmodel.FORMAT_VERSION),
-        "monalisa.role": "mouth",
+        "monalisa.role": mouthmodel.ROLE,
         "monalisa.precision": precision,
         "monalisa.opset": str(opset),
         "monalisa.resolution": str(config.resolution),

@@ -39,7 +39,7 @@ from monalisa.nodes import modelfile, mouthmodel
 from monalisa.nodes.modelfile import ROLES  # noqa: F401  (one definition of the file roles)
 
 #: role -> (input names, output names): the face model files' roles and the mouth model's
-MOUTH_ROLE = "mouth"
+MOUTH_ROLE = mouthmodel.ROLE
 IO = {**modelfile.IO, MOUTH_ROLE: (mouthmodel.INPUTS, mouthmodel.OUTPUTS)}
 
 log = logging.getLogger(__name__)

@@ -72,9 +72,11 @@ class Bounds:
 
 def _file_names() -> tuple:
     """Every name an export writes: ROLE.onnx, ROLE.fp16.onnx, ROLE.int8.onnx for each role, export.json."""
-    from monalisa.export.onnx import IO
+    from monalisa.nodes.modelfile import ROLES
+    from monalisa.nodes.mouthmodel import ROLE as MOUTH
 
-    return tuple(sorted({f"{role}{suffix}.onnx" for role in IO for suffix in ("", ".fp16", ".int8")} | {SIDECAR}))
+    return tuple(sorted({f"{role}{suffix}.onnx" for role in (*ROLES, MOUTH) for suffix in ("", ".fp16", ".int8")}
+                        | {SIDECAR}))
 
 
 OURS = _file_names()  # exact names: a user's my_model.onnx is not one of them

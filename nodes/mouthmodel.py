@@ -22,6 +22,7 @@ from monalisa.files import sha256_file
 from monalisa.nodes import mouth as geometry
 
 FORMAT, FORMAT_VERSION = "monalisa-mouth", 1
+ROLE = "mouth"  # its role in `monalisa export` (export.pipeline) and its file name, mouth.onnx
 INPUTS, OUTPUTS = ("patch",), ("interior",)
 ENCODING = {"patch": "srgb-rgb+hole-nchw-float32-[-1,1]-hole-blanked", "interior": "srgb-rgb-nchw-float32-[-1,1]"}
 REQUIRED = ("format", "format_version", "resolution", "mouth_width", "inputs", "outputs", "encoding", "config",
