@@ -6,6 +6,7 @@
                         --identity --model --correction --still-landmarks --colorspace --retarget
                         --neutral-frame --no-smooth --smooth-strength --feather --mouth --mouth-model
                         --precision; with --plate also --start-frame and --fps, for the Track step]
+                       [--ocio-config CONFIG.ocio]  (the config --colorspace names; default $OCIO)
   monalisa farm track --plate P --track T [--start-frame N] [--fps X]       (the job's Track step)
   monalisa farm run-chunk --still S --track T --out PATTERN --frames A-B [--strict-device]  (each Render task)
   monalisa farm template                                                     (print the template path)

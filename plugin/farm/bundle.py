@@ -213,6 +213,9 @@ def write_bundle(settings: RenderSettings, bundle_dir, chunk_size: int = 10, chu
     if not settings.out:
         settings = RenderSettings(**{**settings.to_dict(), "out": default_render(bundle_dir, settings.still)})
     s = check_settings(settings)
+    if s.track and (s.start_frame or s.fps):
+        raise HostInputError("--start-frame and --fps number and time a plate the job tracks; a track already holds "
+                             "its frame numbers and rate, leave them out")
     frames = shot_frames(s)
     spec = openjd_range(frames)  # the job's Frames: OpenJD reads "1-3,5", not monalisa's "1-5x2"
     shot = name or Path(s.out).name.split(".")[0] or Path(s.still).stem

@@ -558,7 +558,9 @@ def test_farm_render_with_non_default_options_is_byte_identical_to_local(shot, s
                                                 ("--neutral-frame", "9", "neutral frame 9 is not in"),
                                                 ("--neutral-frame", "two", "neutral frame 'two' must be"),
                                                 ("--smooth-strength", "0", "smoothing '0' must be"),
-                                                ("--retarget", "sideways", "retarget 'sideways' is unknown")])
+                                                ("--retarget", "sideways", "retarget 'sideways' is unknown"),
+                                                ("--start-frame", "1001", "a track already holds its frame numbers"),
+                                                ("--fps", "0", "fps '0' must be")])
 def test_bundle_refuses_a_bad_render_option_in_one_line(shot, tmp_path, capsys, flag, value, message):
     code = main(["farm", "bundle", "--still", str(shot.still), "--track", str(shot.track), "--out",
                  str(tmp_path / "b"), flag, value])
