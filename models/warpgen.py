@@ -35,13 +35,14 @@ from torch import nn
 
 from monalisa.errors import ConfigError, ShapeError
 from monalisa.models.config import ModelConfig
-from monalisa.models.layers import ResBlockAdaIN, ResBlockDown, SelfAttention, adain, sn_conv
+from monalisa.models.generator import AdaINGenerator, trunk
+from monalisa.models.layers import ResBlockAdaIN, SelfAttention, adain, sn_conv
 
 #: corrections live in [-2, 2]: enough to take any [-1, 1] value to any other
 CORRECTION_RANGE = 2.0
 
 
-class WarpGenerator(nn.Module):
+class WarpGenerator(AdaINGenerator):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         if cfg.generator != "warp":
@@ -51,37 +52,14 @@ class WarpGenerator(nn.Module):
         # space-to-depth input: a plain conv (spectral norm would fix its scale, and with it the
         # exact 64² -> 256² warm start of grow_shuffle)
         self.stem = sn_conv(6, cfg.base_width) if s2 == 1 else nn.Conv2d(6 * s2, cfg.base_width, 3, padding=1)
-        self.down = nn.ModuleList()
-        cin, side = cfg.base_width, cfg.net_resolution
-        for i in range(cfg.num_down):
-            self.down.append(ResBlockDown(cin, cfg.width(i), norm=True))
-            cin, side = cfg.width(i), side // 2
-            if side == cfg.attention_resolution:
-                self.down.append(SelfAttention(cin))
-        self.res = nn.ModuleList(ResBlockAdaIN(cin, cin) for _ in range(cfg.num_res_blocks))
-        self.up = nn.ModuleList()
-        for i in reversed(range(cfg.num_down)):
-            cout = cfg.width(i - 1) if i > 0 else cfg.base_width
-            self.up.append(ResBlockAdaIN(cin, cout, up=True))
-            cin, side = cout, side * 2
-            if side == cfg.attention_resolution:
-                self.up.append(SelfAttention(cin))
+        self.down, self.res, self.up, cin = trunk(cfg, cfg.base_width, cfg.net_resolution)
         # plain convs: spectral norm of an all-zero weight divides by zero
         self.to_correction = nn.Conv2d(cin, 3 * s2, 3, padding=1)
         self.to_mask = nn.Conv2d(cin, s2, 3, padding=1)
         nn.init.zeros_(self.to_correction.weight)
         nn.init.zeros_(self.to_correction.bias)
         nn.init.zeros_(self.to_mask.bias)
-        adain_blocks = [b for b in [*self.res, *self.up] if isinstance(b, ResBlockAdaIN)]
-        self.psi_sizes = [b.num_params for b in adain_blocks] + [2 * cin]
-        self.num_adain_params = sum(self.psi_sizes)
-        self.projection = nn.Parameter(torch.randn(self.num_adain_params, cfg.embed_dim) * 0.01)
-
-    def project(self, embedding: torch.Tensor) -> torch.Tensor:
-        """psi = P e: (B, embed_dim) -> (B, num_adain_params)."""
-        if embedding.ndim != 2 or embedding.shape[1] != self.cfg.embed_dim:
-            raise ShapeError("generator embedding", ("B", self.cfg.embed_dim), embedding.shape)
-        return embedding @ self.projection.t()
+        self.init_projection(cin)
 
     def synthesize(self, rasters: torch.Tensor, warped: torch.Tensor, psi: torch.Tensor):
         """rasters, warped (B, 3, R, R) in [-1, 1], psi (B or 1, n) -> (correction (B, 3, R, R), mask (B, 1, R, R))."""
