@@ -271,11 +271,7 @@ def atomic_dir(path, ours=None, replace: bool = True):
         elif strangers:
             _merge_into(tmp, path, ours, strangers)
         elif path.exists():
-            old = path.with_name(f".{path.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            _replace_dir(tmp, path)
         else:
             os.replace(tmp, path)
     finally:
@@ -315,13 +311,19 @@ def _move_entries(tmp: Path, path: Path, new) -> None:
     for name in sorted(new):
         src, dst = tmp / name, path / name
         if dst.is_dir() and not dst.is_symlink():
-            old = path / f".{name}.old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(dst, old)
-            os.replace(src, dst)
-            shutil.rmtree(old, ignore_errors=True)
+            _replace_dir(src, dst)
         else:
             os.replace(src, dst)
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Put folder ``src`` in the place of folder ``dst``: the old one is renamed aside
+    (``.NAME.old``), then removed, as a folder cannot be renamed over a non-empty one."""
+    old = dst.with_name(f".{dst.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(dst, old)
+    os.replace(src, dst)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def remove_stale_temps(folder, name: str | None = None) -> list[Path]:
