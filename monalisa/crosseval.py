@@ -24,8 +24,6 @@ skips the pair); OUT/cross.csv and OUT/cross.md the table.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -232,15 +230,6 @@ def goals(means: list) -> str:
     return "\n".join(lines) + "\n"
 
 
-def results_csv(results: list) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["still", "clip", "row", "frames", *COLUMNS])
-    for r in results:
-        w.writerow([r.still, r.clip, r.row, r.frames, *(f"{r.metrics.get(c, float('nan')):.6g}" for c in COLUMNS)])
-    return buf.getvalue()
-
-
 def evaluate_cross(stills, clips, out=None, *, frames: int = 48, model=None, checkpoint=None,
                    finetune: dict | None = None, progress=True) -> dict:
     """Every still × clip -> {"results", "means", "table", "goals"}; ``finetune``: options of
@@ -274,7 +263,9 @@ def evaluate_cross(stills, clips, out=None, *, frames: int = 48, model=None, che
     means = mean_rows(results)
     table, met = markdown_table(results, means), goals(means)
     if out is not None:
-        write_text(out / "cross.csv", results_csv(results + means))
+        from monalisa.evaluate import results_csv
+
+        write_text(out / "cross.csv", results_csv(results + means, ("still", "clip", "row", "frames"), COLUMNS))
         write_text(out / "cross.md", table + "\n" + met)
     return {"results": results, "means": means, "table": table, "goals": met}
 

@@ -336,12 +336,13 @@ def markdown_table(rows: list, clips: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def results_csv(results: list) -> str:
+def results_csv(results: list, fields=("clip", "method", "k", "n"), metrics=METRICS) -> str:
+    """One CSV row a result: its ``fields`` (attributes), then its ``metrics`` (%.6g; nan where missing)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["clip", "method", "k", "n", *METRICS])
+    w.writerow([*fields, *metrics])
     for r in results:
-        w.writerow([r.clip, r.method, r.k, r.n, *(f"{r.metrics.get(m, float('nan')):.6g}" for m in METRICS)])
+        w.writerow([*(getattr(r, f) for f in fields), *(f"{r.metrics.get(m, float('nan')):.6g}" for m in metrics)])
     return buf.getvalue()
 
 
