@@ -2,8 +2,6 @@
 by render, media, the writer, the hosts' core and publish."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -108,14 +106,10 @@ def test_render_reads_host_stepped_ranges(tmp_path, capsys):
     assert "more than 9 digits" in capsys.readouterr().err
 
 
-def test_host_core_loaded_by_path_runs_this_grammar(tmp_path):
+def test_host_core_loaded_by_path_runs_this_grammar(host_core):
     """Nuke/Blender load plugin/core.py by path in a Python without monalisa or numpy: it must run
     nodes/frames.py itself (not a copy)."""
-    script = tmp_path / "host.py"
-    script.write_text(
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('monalisa_plugin_core', {str(REPO / 'plugin' / 'core.py')!r})\n"
-        "core = importlib.util.module_from_spec(spec); sys.modules[spec.name] = core; spec.loader.exec_module(core)\n"
+    lines = host_core(
         "for name in ('numpy', 'monalisa'):\n"
         "    assert importlib.util.find_spec(name) is None, name\n"
         "print(core._frames.__file__)\n"
@@ -125,9 +119,6 @@ def test_host_core_loaded_by_path_runs_this_grammar(tmp_path):
         "    core.parse_frames('0-99999999')\n"
         "except core.HostInputError as exc:\n"
         "    print(exc)\n")
-    r = subprocess.run([sys.executable, "-S", "-I", str(script)], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
     assert Path(lines[0]).resolve() == (REPO / "nodes" / "frames.py").resolve()
     assert lines[1:3] == ["[1001, 1003, 1005, 1007, 1009, 1020]", "/s/sh.7.exr"]
     assert "more than 100,000 frames" in lines[3]

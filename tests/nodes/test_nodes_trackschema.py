@@ -3,8 +3,6 @@ is one TrackFileError line naming the file, the frame and the field; older versi
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -142,24 +140,17 @@ def test_is_track_is_the_reader(tmp_path):
     assert not trackschema.is_track(lookalike) and not trackschema.is_track(tmp_path / "missing.json")
 
 
-def test_host_core_reads_tracks_with_this_reader(tmp_path):
+def test_host_core_reads_tracks_with_this_reader(tmp_path, host_core):
     """plugin/core.py, loaded by path in a Python without monalisa, reads tracks with nodes/trackschema.py."""
     trackfile.save(_track(), tmp_path / "good.json")
     bad = _json(tmp_path, lambda d: d.update(image_size=[640]))
-    script = tmp_path / "host.py"
-    script.write_text(
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('monalisa_plugin_core', {str(REPO / 'plugin' / 'core.py')!r})\n"
-        "core = importlib.util.module_from_spec(spec); sys.modules[spec.name] = core; spec.loader.exec_module(core)\n"
+    lines = host_core(
         "print(core._tracks.__file__)\n"
         f"print(core.track_frames({str(tmp_path / 'good.json')!r}))\n"
         "try:\n"
         f"    core.track_frames({str(bad)!r})\n"
         "except core.HostInputError as exc:\n"
         "    print(exc)\n")
-    r = subprocess.run([sys.executable, "-S", "-I", str(script)], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
     assert Path(lines[0]).resolve() == (REPO / "nodes" / "trackschema.py").resolve()
     assert lines[1] == "[1001, 1002, 1003]"
     assert '"image_size" is a list of 1 items' in lines[2]
