@@ -21,6 +21,14 @@ driven mouth opens it holds nothing of the still's but a smear, and ``nodes.mout
 ``split_lips=False`` is the plain Delaunay mesh over all 68 points, which stretches the lips across
 an opening mouth (``--mouth off``).
 
+The lids close over the eye (split mesh only): the triangles inside each eye polygon (36-41, 42-47,
+``WarpMesh.eyes``) are the eyeball. Where a frame's eye is less open (lid gap over eye width) than the
+still's, its eyeball is drawn first with the still's own eye shape carried by a similarity from the
+still's eye corners to the driven ones (fully so once the eye is ``EYE_RAMP`` less open, blended with
+the driven eye shape before that), and the skin triangles around it, which follow the driven lid
+points, are drawn over it: the lid skin comes down over an iris that keeps its shape, instead of the
+iris being squashed into a dark line. An eye at least as open as the still's warps as before.
+
 Two outputs per frame:
 
 - the backward map (``Warp.flow``): output pixel p samples the still at p + flow[p]; the warped still
@@ -51,6 +59,11 @@ LOWER_LIP = ((54, 55, 64), (55, 65, 64), (55, 56, 65), (56, 66, 65), (56, 57, 66
              (58, 59, 67), (59, 60, 67), (59, 48, 60))
 #: the mouth interior: inside the inner-lip polygon
 MOUTH = ((60, 61, 67), (61, 62, 67), (62, 66, 67), (62, 63, 66), (63, 65, 66), (63, 64, 65))
+#: each eye's polygon (corner, upper lid, corner, lower lid) and its corners
+EYES = (tuple(range(36, 42)), tuple(range(42, 48)))
+EYE_CORNERS = ((36, 39), (42, 45))
+#: an eye this much less open than the still's (fraction of its opening) shows the still's eye shape in full
+EYE_RAMP = 0.25
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,7 @@ class WarpMesh:
     triangles: np.ndarray  # int32 (T, 3)
     size: tuple  # (width, height) of the still
     mouth: np.ndarray | None = None  # bool (T,): triangles inside the inner-lip polygon (split lips only)
+    eyes: np.ndarray | None = None  # bool (T,): triangles inside an eye polygon (split lips only)
 
     @property
     def moving(self) -> np.ndarray:
@@ -117,7 +131,28 @@ def build_mesh(still_points, image_size, reach: float = REACH, split_lips: bool 
     tri = np.concatenate([tri, np.array(UPPER_LIP + LOWER_LIP + MOUTH, np.int32)])
     mouth = np.zeros(len(tri), bool)
     mouth[-len(MOUTH):] = True
-    return WarpMesh(allp, tri, (width, height), mouth)
+    return WarpMesh(allp, tri, (width, height), mouth, _eye_triangles(pts, tri))
+
+
+def _eye_triangles(pts, tri) -> np.ndarray:
+    """bool (T,): the triangles inside each eye polygon, for an eye whose polygon's every edge borders
+    exactly one of them and one triangle outside (else that eye has none and warps as the skin)."""
+    eyes = np.zeros(len(tri), bool)
+    for eye in EYES:
+        poly = pts[list(eye)].astype(np.float32)
+        inside = np.isin(tri, eye).all(axis=1)
+        for j in np.nonzero(inside)[0]:
+            x, y = pts[tri[j]].mean(axis=0)
+            inside[j] = cv2.pointPolygonTest(poly, (float(x), float(y)), False) > 0
+        edges = {}
+        for t, ins in zip(tri, inside):
+            for a, b in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0])):
+                edges.setdefault(frozenset((int(a), int(b))), []).append(bool(ins))
+        ring = eye + eye[:1]
+        if inside.sum() == len(eye) - 2 and all(sorted(edges.get(frozenset((a, b)), [])) == [False, True]
+                                               for a, b in zip(ring[:-1], ring[1:])):
+            eyes |= inside
+    return eyes
 
 
 def _check_lip_line(tri) -> None:
@@ -183,6 +218,39 @@ def _moving_box(vertices, tri, moving, width, height):
     return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
 
 
+def _opening(points, eye, corners) -> float:
+    """Lid gap / eye width of one eye of ``points``."""
+    width = max(float(np.linalg.norm(points[corners[1]] - points[corners[0]])), 1e-9)
+    upper, lower = (eye[1], eye[2]), (eye[5], eye[4])
+    return sum(float(np.linalg.norm(points[u] - points[lo])) for u, lo in zip(upper, lower)) / 2 / width
+
+
+def _similarity(src, dst) -> np.ndarray:
+    """(2, 3) similarity taking the segment ``src`` (2, 2) onto ``dst`` (2, 2)."""
+    s, d = src[1] - src[0], dst[1] - dst[0]
+    z = complex(*d) / complex(*s) if np.any(s) else 1.0
+    rot = np.array([[z.real, -z.imag], [z.imag, z.real]])
+    return np.hstack([rot, (dst[0] - rot @ src[0])[:, None]])
+
+
+def _closing_eyes(mesh: WarpMesh, dst) -> np.ndarray | None:
+    """(P, 2) vertices for the eyeball triangles of eyes less open than the still's: the driven eye
+    shape blended towards the still's own, carried by the driven eye corners; None if no eye closes."""
+    if mesh.eyes is None or not mesh.eyes.any():
+        return None
+    out, closing = dst.copy(), False
+    for eye, corners in zip(EYES, EYE_CORNERS):
+        still_open, driven_open = _opening(mesh.points, eye, corners), _opening(dst, eye, corners)
+        if still_open < 1e-3 or driven_open >= still_open:
+            continue
+        weight = min(1.0, (1.0 - driven_open / still_open) / EYE_RAMP)
+        sim = _similarity(mesh.points[list(corners)], dst[list(corners)])
+        carried = mesh.points[list(eye)] @ sim[:, :2].T + sim[:, 2]
+        out[list(eye)] = (1.0 - weight) * dst[list(eye)] + weight * carried
+        closing = True
+    return out if closing else None
+
+
 def warp_field(mesh: WarpMesh, driven_points):
     """(flow float32 (H, W, 2), triangle int32 (H, W)) of the backward map for one frame."""
     width, height = mesh.size
@@ -197,9 +265,22 @@ def warp_field(mesh: WarpMesh, driven_points):
     # moving triangles last, so where a fold-over makes them overlap static ones they win; the mouth
     # interior before the lips, so lips pressed tighter than the still's cover it
     mouth = np.zeros(len(tri), bool) if mesh.mouth is None else mesh.mouth
-    order = np.concatenate([np.nonzero(~moving)[0], np.nonzero(mouth)[0], np.nonzero(moving & ~mouth)[0]])
-    index = _triangle_index(dst, tri, order, width, height, box)
-    back = _affines(dst, mesh.points, tri)  # frame -> still, per triangle
+    eyes = _closing_eyes(mesh, dst)
+    if eyes is None:
+        order = np.concatenate([np.nonzero(~moving)[0], np.nonzero(mouth)[0], np.nonzero(moving & ~mouth)[0]])
+        index = _triangle_index(dst, tri, order, width, height, box)
+        back = _affines(dst, mesh.points, tri)  # frame -> still, per triangle
+    else:
+        # closing eyes: each eyeball twice, at the driven lids (filling the driven eye wherever the
+        # still's shape does not reach) and then in the still's shape (triangles T + j), both under the
+        # lid skin drawn after them
+        ball, n = np.nonzero(mesh.eyes)[0], len(tri)
+        order = np.concatenate([np.nonzero(~moving)[0], np.nonzero(mouth)[0], ball, n + np.arange(len(ball)),
+                                np.nonzero(moving & ~mouth & ~mesh.eyes)[0]])
+        verts = np.concatenate([dst, eyes])
+        drawn = np.concatenate([tri, tri[ball] + len(dst)])
+        index = _triangle_index(verts, drawn, order, width, height, box)
+        back = np.concatenate([_affines(dst, mesh.points, tri), _affines(eyes, mesh.points, tri[ball])])
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     valid = index >= 0
     safe = np.where(valid, index, 0)
@@ -208,6 +289,9 @@ def warp_field(mesh: WarpMesh, driven_points):
     sy = a[..., 1, 0] * xs + a[..., 1, 1] * ys + a[..., 1, 2]
     flow[y0:y1, x0:x1, 0] = np.where(valid, sx - xs, 0.0)
     flow[y0:y1, x0:x1, 1] = np.where(valid, sy - ys, 0.0)
+    if eyes is not None:  # the triangle map names the mesh's own triangles
+        index = np.where(index >= n, ball[np.clip(index - n, 0, len(ball) - 1)], index)
+        safe = np.where(valid, index, 0)
     static = ~moving[safe] | ~valid
     flow[y0:y1, x0:x1][static] = 0.0  # static triangles are exactly the identity
     triangle[y0:y1, x0:x1] = index
