@@ -40,11 +40,26 @@ def retarget(plate_points, plate_neutral, still_points, mode="relative"):
     return t_still.invert(posed)
 
 
+#: lid gap / neutral gap at and below which a tracked eye is shut: dlib puts a closed eye's lids about
+#: a third of the open gap apart (the lashes), so a plain ratio would leave the still's eye a third open
+SHUT = 0.4
+#: above this ratio the still's lids follow the plate's ratio as it is; between SHUT and KNEE they close faster
+KNEE = 0.65
+
+
+def lid_ratio(ratio: float) -> float:
+    """The still's lid gap / its own for a plate ratio: 0 up to ``SHUT``, linear to ``KNEE``, then as is."""
+    if ratio >= KNEE:
+        return ratio
+    return max(0.0, (ratio - SHUT) / (KNEE - SHUT)) * KNEE
+
+
 def _close_lids(driven, still, cur, neu):
     """Eyelids that close: where the plate's lid gap (upper-lower pair, canonical) is below its
-    neutral one, the still's gap is scaled by the same ratio about the pair's driven midpoint, so a
-    blink shuts the still's eye whatever its size (an added displacement would leave a still whose
-    eyes are wider than the performer's half open)."""
+    neutral one, the still's gap is scaled by that ratio (through :func:`lid_ratio`, so a tracked
+    blink shuts the eye) about the pair's driven midpoint, so a blink shuts the still's eye whatever
+    its size (an added displacement would leave a still whose eyes are wider than the performer's half
+    open)."""
     out = driven.copy()
     for eye in LID_PAIRS:
         for u, lo in eye:
@@ -52,6 +67,6 @@ def _close_lids(driven, still, cur, neu):
             ratio = float(np.linalg.norm(cur[lo] - cur[u])) / gap_neu if gap_neu > 1e-6 else 1.0
             if ratio < 1.0:
                 mid = (driven[u] + driven[lo]) / 2.0
-                half = (still[lo] - still[u]) / 2.0 * ratio
+                half = (still[lo] - still[u]) / 2.0 * lid_ratio(ratio)
                 out[u], out[lo] = mid - half, mid + half
     return out
