@@ -9,7 +9,10 @@ closed-mouth still. ``MouthPainter.paint`` fills it, per frame, at the still's r
    frame is resampled into it in sRGB;
 2. the hole (:func:`hole_mask`): the driven inner-lip polygon in the patch, grown by one patch pixel,
    is blanked and the mouth model (``nodes.mouthmodel``, bundled in monalisa/weights/mouth) paints
-   teeth, tongue and the dark of the mouth there from the lips and skin around it;
+   teeth, tongue and the dark of the mouth there from the lips and skin around it, then shades the
+   rim where the lips meet the interior (:func:`cavity_shade`). Unshaded, the network's dull,
+   lip-like colours read as closed lips (dlib puts the inner lips together on them); with the
+   shadow a parted mouth reads as open, even where the hole is a thin line;
 3. the patch goes back through the inverse transform and is laid over the frame under a soft matte:
    the driven polygon, feathered by ``FEATHER`` still pixels, times the strength
    :func:`strength` (how much wider the driven mouth is open than the still's own, in
@@ -33,6 +36,8 @@ OUTER_LIPS = list(range(48, 60))
 WIDTH = 0.55  # mouth corner distance, as a fraction of the patch side
 FULL_OPEN = 0.06  # opening (``landmarks.mouth_opening``) beyond the still's at which the paint is opaque
 FEATHER = 0.75  # matte feather, still pixels (Gaussian sigma)
+CAVITY = 0.5  # how much darker the paint is in the rim of the hole (cavity_shade)
+CAVITY_RIM = 2.0  # the rim's width, patch pixels (the mouth is 35 px wide)
 _UPPER, _LOWER = (61, 62, 63), (67, 66, 65)
 
 
@@ -77,6 +82,15 @@ def hole_mask(points, transform, size: int) -> np.ndarray:
     return (polygon_mask(points, transform, size, grow=1.0) > 0.0).astype(np.float32)
 
 
+def cavity_shade(hole) -> np.ndarray:
+    """float32 (R, R): the shadow where the lips meet the mouth's interior: 1 - CAVITY within CAVITY_RIM patch
+    pixels of the hole's edge, back to 1 (the network's paint) at twice that depth; 1 outside the hole. A thin
+    hole (a mouth just parted) is a dark line; a wide one keeps its painted teeth and tongue inside the rim."""
+    depth = cv2.distanceTransform((hole > 0.5).astype(np.uint8), cv2.DIST_L2, 3)
+    dark = np.clip((2.0 * CAVITY_RIM - depth) / CAVITY_RIM, 0.0, 1.0) * (depth > 0)
+    return (1.0 - CAVITY * dark).astype(np.float32)
+
+
 def model_input(patch_srgb, hole) -> np.ndarray:
     """(4, R, R) float32: sRGB in [-1, 1] with the hole blanked (0), and the hole itself."""
     rgb = np.asarray(patch_srgb, np.float32) * 2.0 - 1.0
@@ -119,6 +133,7 @@ class MouthPainter:
         hole = hole_mask(points, m, s)
         painted = self.model.paint(model_input(patch, hole)[None])[0]  # (3, s, s) in [-1, 1]
         painted = np.clip((np.transpose(painted, (1, 2, 0)) + 1.0) / 2.0, 0.0, 1.0)
+        painted = painted * cavity_shade(hole)[..., None]
         back = cv2.warpAffine(painted, m_box, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
         back = colour.convert(np.clip(back, 0.0, 1.0), colour.SRGB, space)

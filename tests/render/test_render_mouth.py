@@ -83,6 +83,38 @@ def test_the_inner_lip_line_is_never_crossed_on_real_landmarks(small_still):
     assert spans == []
 
 
+def test_the_painted_interior_is_shaded_in_its_rim(monkeypatch):
+    """The shadow where the lips meet the interior: a flat paint (the dark-fill baseline) is 1 - CAVITY darker
+    across a just-parted mouth and in the rim of a wide one, unchanged in a wide one's middle (its teeth and
+    tongue); dlib reads an unshaded, lip-like interior as closed lips."""
+    from monalisa.nodes import mouth
+    from monalisa.nodes.mouth import CAVITY, CAVITY_RIM, DarkFill, MouthPainter, cavity_shade
+
+    yy, xx = np.mgrid[:64, :64]
+    hole = (((xx - 31.5) / 18) ** 2 + ((yy - 31.5) / 8) ** 2 <= 1).astype(np.float32)
+    shade = cavity_shade(hole)
+    assert shade[hole == 0].min() == 1.0 and shade[31:33, 31:33].min() == 1.0  # outside and the middle
+    rim = hole.astype(bool) & (cv2.erode(hole, np.ones((3, 3), np.uint8)) == 0)
+    assert shade[rim] == pytest.approx(1 - CAVITY) and int(2 * CAVITY_RIM) < 8
+
+    img, pts = _lip_still()
+    for drop in (4, 40):
+        driven = pts.copy()
+        driven[[65, 66, 67]] += (0, drop)  # the lower inner lip drops
+        x, y = np.round(driven[[62, 66]].mean(axis=0)).astype(int)
+        with monkeypatch.context() as m:
+            m.setattr(mouth, "CAVITY", 0.0)
+            flat, _ = MouthPainter(DarkFill(64), pts).paint(img, driven, colour.SRGB)
+        out, matte = MouthPainter(DarkFill(64), pts).paint(img, driven, colour.SRGB)
+        a = matte[y, x]
+        assert a > 0.5
+        paint, flat_paint = ((v[y, x] - (1 - a) * img[y, x]) / a for v in (out, flat))  # under the matte
+        if drop == 4:  # resampled back from the patch, a line ~2 patch px high: most of the shade
+            assert (paint < (1 - CAVITY / 2) * flat_paint).all(), (paint, flat_paint)
+        else:
+            assert paint == pytest.approx(flat_paint, rel=0.06), (paint, flat_paint)
+
+
 def _render_node(still, track, mouth, frames=OPEN, **kw):
     from monalisa.nodes.node import AnimatePortrait
 
