@@ -36,7 +36,7 @@ OUTER_LIPS = list(range(48, 60))
 WIDTH = 0.55  # mouth corner distance, as a fraction of the patch side
 FULL_OPEN = 0.06  # opening (``landmarks.mouth_opening``) beyond the still's at which the paint is opaque
 FEATHER = 0.75  # matte feather, still pixels (Gaussian sigma)
-CAVITY = 0.5  # how much darker the paint is in the rim of the hole (cavity_shade)
+CAVITY = 0.3  # how much darker the paint is in the rim of the hole (cavity_shade)
 CAVITY_RIM = 2.0  # the rim's width, patch pixels (the mouth is 35 px wide)
 _UPPER, _LOWER = (61, 62, 63), (67, 66, 65)
 
